@@ -1,0 +1,8 @@
+"""ClinHallu and MedHallTune as lmms-eval tasks."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("clinhallu-tasks")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"

@@ -1,0 +1,78 @@
+"""The `clinhallu-tasks` console command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _cmd_path(args: argparse.Namespace) -> int:
+    from clinhallu_tasks.registration import task_dir
+
+    print(task_dir())
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from clinhallu_tasks.check import check_clinhallu_root
+
+    return check_clinhallu_root(args.root, max_listed=args.max_listed)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from clinhallu_tasks.demo import run_demo
+
+    return run_demo(workdir=args.workdir, max_new_tokens=args.max_new_tokens)
+
+
+def _add_report(subparsers) -> None:
+    from clinhallu_tasks.report.command import add_arguments, run
+
+    parser = subparsers.add_parser(
+        "report",
+        help="leaderboard tables, confidence intervals, charts and submission.json from lmms-eval output",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clinhallu-tasks", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+
+    path = subparsers.add_parser("path", help="print the task YAML folder (for lmms-eval --include_path)")
+    path.set_defaults(func=_cmd_path)
+
+    check = subparsers.add_parser(
+        "check", help="validate a ClinHallu data root: per-source counts, images, problems found"
+    )
+    check.add_argument(
+        "root", nargs="?", type=Path, default=None, help="data root (default: $CLINHALLU_DATA_DIR)"
+    )
+    check.add_argument("--max-listed", type=int, default=20, help="problems listed per kind (default 20)")
+    check.set_defaults(func=_cmd_check)
+
+    demo = subparsers.add_parser(
+        "demo",
+        help="prove the installation end to end: a tiny random-weight model runs clinhallu_sample "
+        "through the lmms-eval CLI (no GPU, no network)",
+    )
+    demo.add_argument(
+        "--workdir", type=Path, default=None, help="where the model and outputs go (default: a cache folder)"
+    )
+    demo.add_argument("--max-new-tokens", type=int, default=48)
+    demo.set_defaults(func=_cmd_demo)
+
+    _add_report(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

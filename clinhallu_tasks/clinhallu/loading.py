@@ -1,0 +1,204 @@
+"""Find and read ClinHallu's released `gold_cot.jsonl` files into items.
+
+Two layouts on disk (PROTOCOL §1.2):
+- official working tree: `results/<key>/gold/<gold model>/gold_cot.jsonl`, images in
+  `data/<dataset>/input/test/images/`;
+- flat: `<root>/<key>/gold_cot.jsonl`, images in `<root>/<key>/images/`.
+
+Reading never decodes an image: items carry paths, and `missing_images` only stats files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clinhallu_tasks.clinhallu.items import (
+    QUESTION_TYPES,
+    SAMPLE_SOURCE,
+    SOURCES,
+    SOURCES_BY_NAME,
+    STEPS,
+    ClinHalluItem,
+    GoldTrace,
+    Source,
+)
+from clinhallu_tasks.errors import DataError, DataRootError
+
+DATA_DIR_VARIABLE = "CLINHALLU_DATA_DIR"
+GOLD_FILE = "gold_cot.jsonl"
+
+# Fields the package reads itself; everything else a record carries is kept as metadata.
+_CORE_FIELDS = frozenset(
+    {"question", "answer", "images", "question_type", "options", "answer_letter", "gold_cot", "source_id"}
+)
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """Where one source's annotations and images live."""
+
+    source: Source
+    gold_file: Path
+    image_dir: Path
+    layout: str  # "official" or "flat"
+
+
+def data_root_from_env(environ: Mapping[str, str] = os.environ) -> Path:
+    """The data root named by CLINHALLU_DATA_DIR, or a DataRootError saying how to set it."""
+    value = environ.get(DATA_DIR_VARIABLE, "").strip()
+    if not value:
+        raise DataRootError(
+            f"{DATA_DIR_VARIABLE} is not set. Point it at a ClinHallu data root (the official working "
+            "tree, or a flat folder with <key>/gold_cot.jsonl and <key>/images/); "
+            "`clinhallu-tasks check` validates one. The embedded sample (`clinhallu_sample`) needs no data."
+        )
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise DataRootError(f"{DATA_DIR_VARIABLE}={value}: no such directory.")
+    return root
+
+
+def locate_source(root: Path, source: Source) -> SourceFiles:
+    """Find one source under either layout; the error lists every path tried."""
+    flat = root / source.key / GOLD_FILE
+    if flat.is_file():
+        return SourceFiles(source, flat, root / source.key / "images", "flat")
+
+    gold_dir = root / "results" / source.key / "gold"
+    candidates = sorted(gold_dir.glob(f"*/{GOLD_FILE}")) if gold_dir.is_dir() else []
+    if len(candidates) > 1:
+        listed = ", ".join(str(c) for c in candidates)
+        raise DataRootError(
+            f"{source.label}: several gold trace files under {gold_dir} ({listed}); keep exactly one gold model folder."
+        )
+    if candidates:
+        image_dir = root / "data" / source.dataset_dir / "input" / "test" / "images"
+        return SourceFiles(source, candidates[0], image_dir, "official")
+
+    raise DataRootError(
+        f"{source.label} ({source.key}) not found under {root}: tried {flat} (flat layout) and "
+        f"{gold_dir}/<gold model>/{GOLD_FILE} (official layout)."
+    )
+
+
+def read_items(files: SourceFiles) -> list[ClinHalluItem]:
+    """Read and validate every record of one source file; the first bad record raises DataError."""
+    items = []
+    with files.gold_file.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            items.append(_parse_record(line, files, line_number))
+    if not items:
+        raise DataError(files.gold_file, None, None, "file holds no records")
+    return items
+
+
+def sample_files() -> SourceFiles:
+    """The embedded sample shipped with the package (no environment variable needed)."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "clinhallu_sample"
+    return SourceFiles(SAMPLE_SOURCE, folder / GOLD_FILE, folder / "images", "embedded")
+
+
+def load_source(source_name: str, root: Path | None = None) -> list[ClinHalluItem]:
+    """Items of one source (`vqa_rad`, ..., or `sample`) from `root`, or from CLINHALLU_DATA_DIR."""
+    if source_name == SAMPLE_SOURCE.name:
+        return read_items(sample_files())
+    source = SOURCES_BY_NAME[source_name]
+    return read_items(locate_source(root if root is not None else data_root_from_env(), source))
+
+
+def missing_images(items: Iterable[ClinHalluItem]) -> Iterator[tuple[ClinHalluItem, str]]:
+    """Each (item, path) whose image file is absent or empty. Stats files, never decodes them."""
+    for item in items:
+        for path in item.image_paths:
+            try:
+                if os.stat(path).st_size > 0:
+                    continue
+            except OSError:
+                pass
+            yield item, path
+
+
+def _parse_record(line: str, files: SourceFiles, line_number: int) -> ClinHalluItem:
+    path = files.gold_file
+
+    def fail(field: str | None, message: str) -> DataError:
+        return DataError(path, line_number, field, message)
+
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise fail(None, f"malformed JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise fail(None, "record is not a JSON object")
+
+    def text(field: str, *, required: bool = True) -> str:
+        value = record.get(field)
+        if value is None:
+            if required:
+                raise fail(field, "missing")
+            return ""
+        if not isinstance(value, (str, int, float)):
+            raise fail(field, f"expected text, got {type(value).__name__}")
+        return str(value)
+
+    question_type = text("question_type")
+    if question_type not in QUESTION_TYPES:
+        raise fail("question_type", f"unknown value {question_type!r} (expected one of {', '.join(QUESTION_TYPES)})")
+
+    item_id = record.get("source_id")
+    if item_id in (None, ""):
+        item_id = record.get("original_index")
+    if item_id in (None, ""):
+        raise fail("source_id", "missing (and no original_index to fall back on)")
+
+    images = record.get("images")
+    if not isinstance(images, list) or not images or not all(isinstance(i, str) and i for i in images):
+        raise fail("images", "expected a non-empty list of file names")
+
+    options: tuple[str, ...] = ()
+    answer_letter = None
+    if question_type == "multiple_choice":
+        raw_options = record.get("options")
+        if not isinstance(raw_options, list) or not raw_options:
+            raise fail("options", "multiple-choice record needs a non-empty list of options")
+        if not all(isinstance(o, str) and o.strip() for o in raw_options):
+            raise fail("options", "every option must be non-empty text")
+        options = tuple(raw_options)
+        answer_letter = text("answer_letter").strip().upper()
+        if not answer_letter:
+            raise fail("answer_letter", "empty")
+
+    return ClinHalluItem(
+        source=files.source.name,
+        item_id=str(item_id),
+        question=text("question"),
+        question_type=question_type,  # type: ignore[arg-type]  # checked above
+        answer=text("answer"),
+        gold=_parse_gold(record.get("gold_cot"), fail),
+        image_paths=tuple(str(files.image_dir / name) for name in images),
+        options=options,
+        answer_letter=answer_letter,
+        metadata={k: v for k, v in record.items() if k not in _CORE_FIELDS},
+    )
+
+
+def _parse_gold(gold: Any, fail) -> GoldTrace:
+    if not isinstance(gold, dict):
+        raise fail("gold_cot", "missing or not an object")
+    texts = {}
+    for step in STEPS:
+        part = gold.get(step)
+        value = part.get("text") if isinstance(part, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            raise fail(f"gold_cot.{step}.text", "missing or empty")
+        texts[step] = value.strip()
+    reasoning = gold.get("reasoning")
+    answer = reasoning.get("answer", "") if isinstance(reasoning, dict) else ""
+    return GoldTrace(answer=str(answer or ""), **texts)
