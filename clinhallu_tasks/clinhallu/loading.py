@@ -20,7 +20,6 @@ from typing import Any
 from clinhallu_tasks.clinhallu.items import (
     QUESTION_TYPES,
     SAMPLE_SOURCE,
-    SOURCES,
     SOURCES_BY_NAME,
     STEPS,
     ClinHalluItem,

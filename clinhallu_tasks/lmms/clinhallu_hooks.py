@@ -29,7 +29,8 @@ from clinhallu_tasks.clinhallu.scoring import (
     step_judge_input,
 )
 from clinhallu_tasks.errors import DataRootError
-from clinhallu_tasks.lmms.judge_support import judge_client, write_judgments
+from clinhallu_tasks.judging import JudgeUnavailableError
+from clinhallu_tasks.lmms.judge_support import judge_client, judge_unavailable, write_judgments
 
 logger = logging.getLogger("clinhallu_tasks")
 
@@ -190,26 +191,34 @@ def aggregate_token_f1(items: list[float | None]) -> float | None:
     return mean_percent(items)
 
 
+_STAGE_METRIC = {
+    "visual_recognition": "clinhallu_h_v",
+    "knowledge_recall": "clinhallu_h_k",
+    "reasoning": "clinhallu_h_r",
+}
+
+
 def aggregate_acc(items: list[dict[str, Any]], args=None) -> float | None:
     """Judge accuracy over the whole task: every answer-judge call issued at once."""
-    client = judge_client()
-    score = judged_accuracy(items, client)
-    _record(args, items, "clinhallu_acc", score)
-    return score.value
+    return _judged("clinhallu_acc", judged_accuracy, items, args)
 
 
 def aggregate_stage_rate(items: list[dict[str, Any]], args=None) -> float | None:
     """H^V, H^K or H^R (which one is fixed by the step each item carries)."""
+    metric = _STAGE_METRIC[items[0]["step"]] if items else "clinhallu_h"
+    return _judged(metric, stage_hallucination_rate, items, args)
+
+
+def _judged(metric: str, score_fn, items: list[dict[str, Any]], args: Any) -> float | None:
     client = judge_client()
-    score = stage_hallucination_rate(items, client)
-    metric = {"visual_recognition": "clinhallu_h_v", "knowledge_recall": "clinhallu_h_k", "reasoning": "clinhallu_h_r"}
-    _record(args, items, metric[items[0]["step"]] if items else "clinhallu_h", score)
-    return score.value
-
-
-def _record(args: Any, items: list[dict[str, Any]], metric: str, score: Any) -> None:
-    if not items or not score.judgments:
-        return
+    if client is None or not items:
+        return None
+    try:
+        score = score_fn(items, client)
+    except JudgeUnavailableError as error:
+        judge_unavailable(error, metric)
+        return None
     task = items[0].get("task", "clinhallu")
     path = write_judgments(args, task, metric, score.judgments)
     logger.info("%s %s: %s%s", task, metric, score.summary(), f" (verdicts in {path})" if path else "")
+    return score.value

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from clinhallu_tasks.judging import JudgeClient, JudgeConfig
+from clinhallu_tasks.judging import JudgeClient, JudgeConfig, JudgeUnavailableError
 
 logger = logging.getLogger("clinhallu_tasks")
 
@@ -21,14 +21,19 @@ _lock = threading.Lock()
 _client: JudgeClient | None = None
 _client_config: JudgeConfig | None = None
 _warned_no_judge = False
+_unavailable: JudgeUnavailableError | None = None
 _started_files: set[Path] = set()
 
 
 def judge_client() -> JudgeClient | None:
-    """The process-wide judge client, or None (logged once) when no judge is configured."""
+    """The process-wide judge client, or None when no judge is configured (logged once)
+    or the judge already proved unreachable in this process (no point retrying per metric)."""
     global _client, _client_config, _warned_no_judge
     config = JudgeConfig.from_env()
     with _lock:
+        if _unavailable is not None:
+            logger.error("Judge unreachable earlier in this run; judge metric reported as None.")
+            return None
         if config is None:
             if not _warned_no_judge:
                 _warned_no_judge = True
@@ -41,6 +46,19 @@ def judge_client() -> JudgeClient | None:
         if _client is None or config != _client_config:
             _client, _client_config = JudgeClient(config), config
         return _client
+
+
+def judge_unavailable(error: JudgeUnavailableError, metric: str) -> None:
+    """Remember that the judge is down and say what happened, how to resume, and what survives."""
+    global _unavailable
+    with _lock:
+        _unavailable = error
+    logger.error(
+        "%s: %s. The judge metrics of this run are None; every other metric is kept. "
+        "Verdicts already received are cached: rerun the same command to resume.",
+        metric,
+        error,
+    )
 
 
 def results_dir(args: Any) -> Path | None:

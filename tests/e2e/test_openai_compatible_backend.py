@@ -67,7 +67,7 @@ def test_every_image_of_an_item_is_sent_in_order(sample_run):
 
 def test_sample_log_carries_the_parsed_trace(sample_run):
     run, _ = sample_run
-    logged = {s["clinhallu_trace"]["item_id"]: s["clinhallu_trace"] for s in run.samples("clinhallu_sample_baseline")}
+    logged = run.traces("clinhallu_sample_baseline")
     assert len(logged) == len(SAMPLE)
     broken = logged["sample-open-01"]  # scripted without Knowledge Recall
     assert broken["valid"] is False
@@ -81,7 +81,7 @@ def test_sample_log_carries_the_parsed_trace(sample_run):
 
 def test_replace_run_keeps_the_given_steps(sample_run):
     run, _ = sample_run
-    logged = {s["clinhallu_trace"]["item_id"]: s["clinhallu_trace"] for s in run.samples("clinhallu_sample_replace_vr_kr")}
+    logged = run.traces("clinhallu_sample_replace_vr_kr")
     restated = logged["sample-mc-01"]  # the continuation restated both given steps differently
     assert restated["steps"]["visual_recognition"] == SAMPLE[7].gold.visual_recognition
     assert restated["steps"]["knowledge_recall"] == SAMPLE[7].gold.knowledge_recall

@@ -33,6 +33,10 @@ class LmmsRun:
         assert files, f"no sample log for {task} under {self.output_path}"
         return [json.loads(line) for line in files[-1].read_text().splitlines() if line.strip()]
 
+    def traces(self, task: str) -> dict[str, dict[str, Any]]:
+        """The ClinHallu per-sample records of a task, by item id."""
+        return {s["clinhallu_trace"]["item_id"]: s["clinhallu_trace"] for s in self.samples(task)}
+
     def judgments(self, task: str) -> list[dict[str, Any]]:
         files = sorted(self.output_path.glob(f"*/judgments_{task}.jsonl"))
         assert files, f"no judgments file for {task} under {self.output_path}"
