@@ -191,6 +191,17 @@ def aggregate_token_f1(items: list[float | None]) -> float | None:
     return mean_percent(items)
 
 
+def mean_of_sources(metrics: list[float | None], sizes: list[int], weight_by_size: bool = False) -> float | None:
+    """A group's value as the leaderboard's "Avg": the unweighted mean of its tasks.
+
+    None when any task has no value (no judge, no valid trace): a partial average would
+    read as a full one.
+    """
+    if not metrics or any(m is None for m in metrics):
+        return None
+    return sum(metrics) / len(metrics)
+
+
 _STAGE_METRIC = {
     "visual_recognition": "clinhallu_h_v",
     "knowledge_recall": "clinhallu_h_k",

@@ -88,33 +88,47 @@ def test_replace_run_keeps_the_given_steps(sample_run):
     assert restated["valid"] is True
 
 
+# Which sample items each source of the flat root gets, and the baseline values that follow
+# from the scripted traces (worked out by hand from tests/support/scripted_model.py).
+FLAT_SOURCES = {
+    "vqa-rad-test": (range(12), 100 * 10 / 12, 100 * 8 / 10),
+    "pathvqa-test": (range(4), 100.0, 100 * 3 / 4),  # all valid; item 1 wrong
+    "medframeqa-test": ((10, 11), 50.0, 100.0),  # item 11 invalid
+    "medxpert-test": ((7, 8, 9), 100.0, 100 * 2 / 3),  # item 9 wrong
+}
+
+
 def _write_flat_root(root: Path) -> None:
-    """A flat-layout data root holding the sample as VQA-RAD."""
+    """A flat-layout data root: each source a different slice of the sample."""
     files = sample_files()
-    target = root / "vqa-rad-test"
-    shutil.copytree(files.image_dir, target / "images")
     records = [json.loads(line) for line in files.gold_file.read_text().splitlines() if line.strip()]
-    (target / "gold_cot.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    for key, (indices, _, _) in FLAT_SOURCES.items():
+        shutil.copytree(files.image_dir, root / key / "images")
+        lines = [json.dumps(records[i]) for i in indices]
+        (root / key / "gold_cot.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def test_flat_layout_data_root_through_the_cli(tmp_path):
+def test_flat_layout_data_root_and_the_baseline_group_average(tmp_path):
     _write_flat_root(tmp_path / "data")
     with FakeModelServer(respond) as server:
         run = run_lmms_eval(
             tmp_path,
             model="openai_compatible",
             model_args=f"model_version=fake-vlm,base_url={server.base_url}",
-            tasks="clinhallu_vqa_rad_baseline",
+            tasks="clinhallu_baseline",
             env=offline_env(tmp_path, OPENAI_API_KEY="not-a-secret", CLINHALLU_DATA_DIR=str(tmp_path / "data")),
         )
     assert run.returncode == 0, run.output[-4000:]
-    expected = EXPECTED["clinhallu_sample_baseline"]
-    assert run.metric("clinhallu_vqa_rad_baseline", "clinhallu_valid_rate") == pytest.approx(
-        expected["clinhallu_valid_rate"]
-    )
-    assert run.metric("clinhallu_vqa_rad_baseline", "clinhallu_acc_rule") == pytest.approx(
-        expected["clinhallu_acc_rule"]
-    )
+    tasks = ["clinhallu_vqa_rad_baseline", "clinhallu_pathvqa_baseline", "clinhallu_medframeqa_baseline",
+             "clinhallu_medxpertqa_baseline"]
+    for task, (_, valid, acc) in zip(tasks, FLAT_SOURCES.values(), strict=True):
+        assert run.metric(task, "clinhallu_valid_rate") == pytest.approx(valid), task
+        assert run.metric(task, "clinhallu_acc_rule") == pytest.approx(acc), task
+    group = run.results()["groups"]["clinhallu_baseline"]
+    # unweighted over sources (a size-weighted mean would give 79.05 for acc_rule)
+    assert group["clinhallu_acc_rule,none"] == pytest.approx((80 + 75 + 100 + 200 / 3) / 4)
+    assert group["clinhallu_valid_rate,none"] == pytest.approx((100 * 10 / 12 + 100 + 50 + 100) / 4)
+    assert group["clinhallu_acc,none"] is None  # no judge
 
 
 def test_unset_data_root_fails_with_the_variable_named(tmp_path):
