@@ -1,0 +1,270 @@
+"""ClinHallu's two LLM judges (PROTOCOL §1.5): what to ask, and how to read the reply.
+
+- Answer judge: question, ground truth and the model's final answer; text only.
+- Step judge: one step at a time. Visual Recognition is judged with the item's
+  images attached; Knowledge Recall and Reasoning are text only, with a support
+  context of earlier steps. Nothing else of the model's output is shown.
+
+Prompts are text files in `templates/` (`clinhallu_*.txt`); a file of the same name in
+the folder named by `CLINHALLU_JUDGE_TEMPLATES` replaces the packaged one. Placeholders
+are written `{name}`; other text in braces (such as a JSON example) is left alone.
+
+The model's text is inserted between tags, and any tag of the template that appears
+inside it is neutralised, so model output cannot close its section and pose as
+instructions. This module builds requests and parses replies; it never touches HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..judging import JudgeRequest, VerdictFormatError
+from .items import STEPS, Step
+
+logger = logging.getLogger(__name__)
+
+ENV_TEMPLATES = "CLINHALLU_JUDGE_TEMPLATES"
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+
+STEP_TITLES: Mapping[str, str] = {
+    "visual_recognition": "Visual Recognition",
+    "knowledge_recall": "Knowledge Recall",
+    "reasoning": "Reasoning",
+}
+# Support-context lines for the text-only step judges, in the order they are shown.
+SUPPORT_KEYS: Mapping[str, str] = {
+    "reference_visual_recognition": "Reference Visual Recognition",
+    "reference_knowledge_recall": "Reference Knowledge Recall",
+    "candidate_visual_recognition": "Candidate Visual Recognition",
+    "candidate_knowledge_recall": "Candidate Knowledge Recall",
+}
+
+_ANSWER_FIELDS = frozenset({"question", "ground_truth", "model_answer"})
+_STEP_FIELDS = frozenset(
+    {"question", "ground_truth", "reference", "candidate", "support_context", "n_images"}
+)
+# template file name -> placeholders it may use
+TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
+    "clinhallu_answer_system.txt": _ANSWER_FIELDS,
+    "clinhallu_answer_user.txt": _ANSWER_FIELDS,
+    **{f"clinhallu_step_{step}_{part}.txt": _STEP_FIELDS for step in STEPS for part in ("system", "user")},
+}
+TEMPLATE_NAMES: tuple[str, ...] = tuple(TEMPLATE_FIELDS)
+
+# Same placeholder syntax as the MedHallTune judge templates, so one override folder reads alike.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TAG = re.compile(r"<\s*/?\s*([A-Za-z_][\w.-]*)\s*>")
+_FENCE = re.compile(r"\A```(?:json)?[ \t]*\r?\n(.*?)\r?\n[ \t]*```\Z", re.S | re.I)
+
+
+# -- templates --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeTemplates:
+    """The effective prompt templates by file name (packaged or overridden) and where each came from."""
+
+    texts: Mapping[str, str]
+    sources: Mapping[str, str]
+
+    def fingerprints(self) -> dict[str, str]:
+        """sha256 of each effective template, for provenance."""
+        return {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in self.texts.items()}
+
+
+def _check_placeholders(name: str, text: str, origin: str) -> None:
+    unknown = sorted(set(_PLACEHOLDER.findall(text)) - TEMPLATE_FIELDS[name])
+    if unknown:
+        allowed = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS[name]))
+        raise ValueError(f"judge template {origin} uses unknown placeholder(s) {unknown}; allowed: {allowed}")
+
+
+def load_templates(override_dir: str | os.PathLike[str] | None = None) -> JudgeTemplates:
+    """Read the templates, letting files in `override_dir` (default: `$CLINHALLU_JUDGE_TEMPLATES`) win."""
+    if override_dir is None:
+        override_dir = os.environ.get(ENV_TEMPLATES) or None
+    override = Path(override_dir) if override_dir is not None else None
+    if override is not None and not override.is_dir():
+        raise ValueError(f"{ENV_TEMPLATES} names {str(override)!r}, which is not a folder")
+    if override is not None:
+        # The folder is shared with the other benchmark's templates; a clinhallu_* file we do not
+        # know is most likely a misspelt name: say so instead of silently ignoring it.
+        strays = sorted(p.name for p in override.glob("clinhallu_*") if p.name not in TEMPLATE_FIELDS)
+        if strays:
+            logger.warning("%s: ignoring %s (ClinHallu judge templates are named %s)",
+                           ENV_TEMPLATES, strays, list(TEMPLATE_NAMES))
+    texts: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for name in TEMPLATE_NAMES:
+        path = TEMPLATE_DIR / name
+        if override is not None and (override / name).is_file():
+            path = override / name
+            sources[name] = str(path)
+        else:
+            sources[name] = "packaged"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read judge template {path}: {exc}") from None
+        _check_placeholders(name, text, str(path))
+        texts[name] = text
+    return JudgeTemplates(texts=texts, sources=sources)
+
+
+def template_fingerprints(override_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """`{template file name: sha256}` of the templates in effect (overrides included)."""
+    return load_templates(override_dir).fingerprints()
+
+
+def _neutralise(value: str, tag_names: Sequence[str]) -> str:
+    """Defuse anything in `value` that looks like one of the template's tags, opening or closing."""
+    if not tag_names or "<" not in value:
+        return value
+    pattern = r"<(?=\s*/?\s*(?:" + "|".join(map(re.escape, tag_names)) + r")\b)"
+    return re.sub(pattern, "&lt;", value, flags=re.I)
+
+
+def _render_pair(
+    templates: JudgeTemplates, prefix: str, values: Mapping[str, str]
+) -> tuple[str, str]:
+    system = templates.texts[f"clinhallu_{prefix}_system.txt"]
+    user = templates.texts[f"clinhallu_{prefix}_user.txt"]
+    tags = sorted(set(_TAG.findall(system)) | set(_TAG.findall(user)))
+    safe = {key: _neutralise(value, tags) for key, value in values.items()}
+    # One pass: text inserted for one placeholder is never scanned for another.
+    def fill(text: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: safe[m.group(1)], text)
+    return fill(system).strip(), fill(user).strip()
+
+
+def _messages(system: str, user_content: Any) -> list[dict[str, Any]]:
+    # An empty system template means "send no system message" (some judges reproduce that way).
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": user_content})
+    return messages
+
+
+# -- requests ---------------------------------------------------------------------------------------
+
+
+def answer_request(
+    question: str, ground_truth: str, model_answer: str, *, templates: JudgeTemplates | None = None
+) -> JudgeRequest:
+    """Answer-judge request (text only) for one model answer."""
+    templates = templates or load_templates()
+    values = {
+        "question": question.strip(),
+        "ground_truth": ground_truth.strip(),
+        "model_answer": model_answer.strip(),
+    }
+    system, user = _render_pair(templates, "answer", values)
+    return JudgeRequest(messages=_messages(system, user))
+
+
+def format_support(support: Mapping[str, str | None] | None) -> str:
+    """The support-context lines that are non-empty, or `(none)`."""
+    support = support or {}
+    unknown = sorted(set(support) - set(SUPPORT_KEYS))
+    if unknown:
+        raise ValueError(f"unknown support key(s) {unknown}; expected some of {list(SUPPORT_KEYS)}")
+    lines = [f"{label}: {(support.get(key) or '').strip()}"
+             for key, label in SUPPORT_KEYS.items() if (support.get(key) or "").strip()]
+    return "\n".join(lines) if lines else "(none)"
+
+
+def step_request(
+    step: Step,
+    question: str,
+    ground_truth: str,
+    reference: str,
+    candidate: str,
+    *,
+    image_paths: Sequence[str] = (),
+    support: Mapping[str, str | None] | None = None,
+    templates: JudgeTemplates | None = None,
+) -> JudgeRequest:
+    """Step-judge request for one candidate step.
+
+    Visual Recognition attaches `image_paths` (required) and ignores `support`;
+    the other steps are text only and show the non-empty `support` lines.
+    """
+    if step not in STEP_TITLES:
+        raise ValueError(f"unknown step {step!r}; expected one of {list(STEP_TITLES)}")
+    templates = templates or load_templates()
+    visual = step == "visual_recognition"
+    if visual and not image_paths:
+        raise ValueError("the Visual Recognition judge needs the item's images")
+    values = {
+        "question": question.strip(),
+        "ground_truth": ground_truth.strip(),
+        "reference": reference.strip(),
+        "candidate": candidate.strip(),
+        "support_context": "(not used for this step)" if visual else format_support(support),
+        "n_images": str(len(image_paths)) if visual else "0",
+    }
+    system, user = _render_pair(templates, f"step_{step}", values)
+    if visual:
+        parts: list[dict[str, str]] = [
+            {"type": "image_file", "path": os.path.abspath(p)} for p in image_paths
+        ]
+        parts.append({"type": "text", "text": user})
+        return JudgeRequest(messages=_messages(system, parts))
+    return JudgeRequest(messages=_messages(system, user))
+
+
+# -- verdicts ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerVerdict:
+    correct: bool
+    reasoning: str
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    hallucinated: bool
+    reason: str
+
+
+def _strict_object(text: str, flag: str, note: str) -> tuple[bool, str]:
+    """Read exactly `{flag: 0|1, note: str}`, optionally inside one ```json fence; nothing else."""
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    if fenced:
+        body = fenced.group(1).strip()
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise VerdictFormatError(f"not a JSON object ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise VerdictFormatError("not a JSON object")
+    if set(data) != {flag, note}:
+        raise VerdictFormatError(f"expected exactly the keys {flag!r} and {note!r}, got {sorted(data)}")
+    value = data[flag]
+    # bool is an int subclass in Python; JSON true/false, "1" or 1.0 are not the requested 0/1.
+    if type(value) is not int or value not in (0, 1):
+        raise VerdictFormatError(f"{flag!r} must be 0 or 1, got {value!r}")
+    if not isinstance(data[note], str):
+        raise VerdictFormatError(f"{note!r} must be a string")
+    return bool(value), data[note]
+
+
+def parse_answer_verdict(text: str) -> AnswerVerdict:
+    """`{"answer_correct": 0|1, "answer_reasoning": str}` or VerdictFormatError."""
+    correct, reasoning = _strict_object(text, "answer_correct", "answer_reasoning")
+    return AnswerVerdict(correct=correct, reasoning=reasoning)
+
+
+def parse_step_verdict(text: str) -> StepVerdict:
+    """`{"hallucinated": 0|1, "reason": str}` or VerdictFormatError."""
+    hallucinated, reason = _strict_object(text, "hallucinated", "reason")
+    return StepVerdict(hallucinated=hallucinated, reason=reason)
