@@ -53,7 +53,10 @@ def score_response(
             options=item.options,
             answer_letter=item.answer_letter,
         )
-        f1 = token_f1(trace.answer, item.answer)
+        # Word overlap says nothing for multiple choice ("C" against "C. Lung cancer"):
+        # token F1 covers the free-text answers only.
+        if item.question_type != "multiple_choice":
+            f1 = token_f1(trace.answer, item.answer)
 
     return {
         "item_id": item.item_id,
