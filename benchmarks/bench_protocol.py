@@ -18,9 +18,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from clinhallu_tasks.metrics.answer_match import match_answer
-
 from clinhallu_tasks.clinhallu.trace import join_trace, parse_trace
+from clinhallu_tasks.metrics.answer_match import match_answer
 
 _VOCABULARY = (
     "opacity consolidation lobe left right upper lower mass nodule margin spiculated effusion "

@@ -169,9 +169,11 @@ class TaskData:
         found = False
         for row in self.samples:
             raw = row.values.get(metric, _MISSING)
-            if raw is not _MISSING:
-                found = True
             value = _number(raw)
+            # A mapping without a number is an aggregation's input (BERTScore is computed over
+            # the whole task), not a per-item value: the values live in the judgments file then.
+            if raw is not _MISSING and not (isinstance(raw, Mapping) and value is None):
+                found = True
             out[row.item_id] = None if value is None else value * scale
         return out if found else None
 

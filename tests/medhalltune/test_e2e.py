@@ -11,10 +11,10 @@ its expected values are computed directly with the same settings.
 from __future__ import annotations
 
 import pytest
-from clinhallu_tasks.metrics.text_similarity import BertScoreSettings, bertscore_f1, meteor_scores, rouge_l_scores
 
 from clinhallu_tasks.medhalltune import SAMPLE_ROOT, load_root
 from clinhallu_tasks.medhalltune.records import REFERENCE_FILES
+from clinhallu_tasks.metrics.text_similarity import BertScoreSettings, bertscore_f1, meteor_scores, rouge_l_scores
 from tests.medhalltune.fake_judge import EQUAL, HALLU, OTHER
 from tests.medhalltune.fake_judge import medhalltune_responder as judge_rules
 from tests.support.judge_server import FakeJudgeServer

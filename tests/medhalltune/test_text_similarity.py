@@ -14,6 +14,7 @@ import sys
 import textwrap
 
 import pytest
+
 from clinhallu_tasks.metrics import text_similarity as ts
 from clinhallu_tasks.metrics.text_similarity import (
     BertScoreSettings,

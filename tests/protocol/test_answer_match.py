@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from clinhallu_tasks.metrics.answer_match import (
     extract_option_letter,
     match_answer,
@@ -10,8 +13,6 @@ from clinhallu_tasks.metrics.answer_match import (
     split_option,
     token_f1,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 OPTIONS = ("A. Pneumonia", "B. Pulmonary edema", "C. Lung cancer", "D. Normal chest")
 

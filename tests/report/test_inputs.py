@@ -126,3 +126,17 @@ def test_disagreement_between_results_and_items_is_noted(tmp_path: Path) -> None
     src = report.models[0].sources["vqa_rad"]
     assert src.metrics["h_v"].value == 99.0  # the results file's number is reported...
     assert any("clinhallu_h_v is 99.0000 in the results file" in n for n in report.models[0].notes)  # ...flagged
+
+
+def test_per_item_bertscore_comes_from_judgments_when_the_sample_log_holds_its_inputs(tmp_path):
+    from clinhallu_tasks.report.inputs import ResultsFile, SampleRow, TaskData
+
+    results = ResultsFile(tmp_path / "r.json", "d", "m", {}, None, None, {}, {})
+    inputs = {"ground_truth": "g", "answer": "a"}  # what the BERTScore aggregation reads
+    rows = [SampleRow(i, {"medhalltune_bertscore": {"item_id": i, **inputs}}, "x", None) for i in ("P-1", "P-2")]
+    judgments = [
+        {"metric": "medhalltune_bertscore", "item_id": "P-1", "score": 0.9},
+        {"metric": "medhalltune_bertscore", "item_id": "P-2", "score": 0.8},
+    ]
+    task = TaskData("medhalltune_pos", results, {}, {}, None, 2, 2, rows, None, judgments, None)
+    assert task.item_values("medhalltune_bertscore") == {"P-1": 0.9, "P-2": 0.8}
