@@ -5,6 +5,8 @@ Each names what to fix: the file, the line (or record) and the field.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -29,3 +31,18 @@ class DataError(ClinHalluTasksError):
         if field is not None:
             where += f", field '{field}'"
         super().__init__(f"{where}: {message}")
+
+
+def folder_from_env(variable: str, unset_hint: str, environ: Mapping[str, str] = os.environ) -> Path:
+    """The folder named by the environment variable `variable` (`~` expanded).
+
+    Unset or blank -> DataRootError naming the variable, followed by `unset_hint` (what to
+    point it at); naming no folder -> DataRootError naming the variable and its value.
+    """
+    value = environ.get(variable, "").strip()
+    if not value:
+        raise DataRootError(f"{variable} is not set. {unset_hint}")
+    root = Path(value).expanduser()
+    if not root.is_dir():
+        raise DataRootError(f"{variable}={value}: no such directory.")
+    return root

@@ -46,10 +46,12 @@ _LEAD_IN_RE = re.compile(
 # An option as listed in the data: "A. text", "A) text", "(A) text", "A: text".
 _OPTION_RE = re.compile(r"\s*[(\[]?([A-Za-z])(?:[)\]][.:]?|[.:])\s*(.*)", re.DOTALL)
 # A bare letter as an answer: "C", "C.", "(C)", "C)", "[C]", "Option C", "choice (c):".
-_LETTER_ONLY_RE = re.compile(r"(?:(?:option|choice)\s*)?[(\[]?([A-Za-z])[)\]]?[.:]?", re.IGNORECASE)
+# "option"/"choice" must be followed by a space or bracket: "optionb" is a word, not "Option B".
+_OPTION_WORD = r"(?:(?:option|choice)(?:\s+|(?=[(\[])))"
+_LETTER_ONLY_RE = re.compile(rf"{_OPTION_WORD}?[(\[]?([A-Za-z])[)\]]?[.:]?", re.IGNORECASE)
 # A letter and text: "C. Lung cancer", "(C) Lung cancer", "C) ...", "C: ...", "C - ...".
 _LETTER_TEXT_RE = re.compile(
-    r"(?:(?:option|choice)\s*)?[(\[]?([A-Za-z])(?:(?:[)\]][.:]?|[.:])\s*|\s+[-\u2013]\s+)(\S.*)",
+    rf"{_OPTION_WORD}?[(\[]?([A-Za-z])(?:(?:[)\]][.:]?|[.:])\s*|\s+[-\u2013]\s+)(\S.*)",
     re.IGNORECASE | re.DOTALL,
 )
 # The text, then the letter in brackets: "Lung cancer (C)".

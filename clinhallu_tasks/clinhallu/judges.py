@@ -16,9 +16,7 @@ instructions. This module builds requests and parses replies; it never touches H
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -27,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ..judging import JudgeRequest, VerdictFormatError
+from ..judging.templates import TemplateSet, fill, load, text_fingerprints
 from .items import STEPS, Step
-
-logger = logging.getLogger(__name__)
 
 ENV_TEMPLATES = "CLINHALLU_JUDGE_TEMPLATES"
 TEMPLATE_DIR = Path(__file__).with_name("templates")
@@ -59,13 +56,20 @@ TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
 }
 TEMPLATE_NAMES: tuple[str, ...] = tuple(TEMPLATE_FIELDS)
 
-# Same placeholder syntax as the MedHallTune judge templates, so one override folder reads alike.
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TAG = re.compile(r"<\s*/?\s*([A-Za-z_][\w.-]*)\s*>")
 _FENCE = re.compile(r"\A```(?:json)?[ \t]*\r?\n(.*?)\r?\n[ \t]*```\Z", re.S | re.I)
 
 
 # -- templates --------------------------------------------------------------------------------------
+
+TEMPLATE_SET = TemplateSet(
+    label="ClinHallu",
+    packaged_dir=TEMPLATE_DIR,
+    placeholders=TEMPLATE_FIELDS,
+    # The override folder is shared with the other benchmark's templates: only clinhallu_* are ours.
+    stray_prefix="clinhallu_",
+    variable=ENV_TEMPLATES,
+)
 
 
 @dataclass(frozen=True)
@@ -77,46 +81,16 @@ class JudgeTemplates:
 
     def fingerprints(self) -> dict[str, str]:
         """sha256 of each effective template, for provenance."""
-        return {name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in self.texts.items()}
-
-
-def _check_placeholders(name: str, text: str, origin: str) -> None:
-    unknown = sorted(set(_PLACEHOLDER.findall(text)) - TEMPLATE_FIELDS[name])
-    if unknown:
-        allowed = ", ".join("{" + f + "}" for f in sorted(TEMPLATE_FIELDS[name]))
-        raise ValueError(f"judge template {origin} uses unknown placeholder(s) {unknown}; allowed: {allowed}")
+        return text_fingerprints(self.texts)
 
 
 def load_templates(override_dir: str | os.PathLike[str] | None = None) -> JudgeTemplates:
     """Read the templates, letting files in `override_dir` (default: `$CLINHALLU_JUDGE_TEMPLATES`) win."""
     if override_dir is None:
-        override_dir = os.environ.get(ENV_TEMPLATES) or None
-    override = Path(override_dir) if override_dir is not None else None
-    if override is not None and not override.is_dir():
-        raise ValueError(f"{ENV_TEMPLATES} names {str(override)!r}, which is not a folder")
-    if override is not None:
-        # The folder is shared with the other benchmark's templates; a clinhallu_* file we do not
-        # know is most likely a misspelt name: say so instead of silently ignoring it.
-        strays = sorted(p.name for p in override.glob("clinhallu_*") if p.name not in TEMPLATE_FIELDS)
-        if strays:
-            logger.warning("%s: ignoring %s (ClinHallu judge templates are named %s)",
-                           ENV_TEMPLATES, strays, list(TEMPLATE_NAMES))
-    texts: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    for name in TEMPLATE_NAMES:
-        path = TEMPLATE_DIR / name
-        if override is not None and (override / name).is_file():
-            path = override / name
-            sources[name] = str(path)
-        else:
-            sources[name] = "packaged"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read judge template {path}: {exc}") from None
-        _check_placeholders(name, text, str(path))
-        texts[name] = text
-    return JudgeTemplates(texts=texts, sources=sources)
+        override_dir = os.environ.get(ENV_TEMPLATES, "").strip() or None  # read as MedHallTune reads it
+    loaded = load(TEMPLATE_SET, override_dir)
+    sources = {name: str(loaded.paths[name]) if name in loaded.overridden else "packaged" for name in loaded.texts}
+    return JudgeTemplates(texts=loaded.texts, sources=sources)
 
 
 def template_fingerprints(override_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
@@ -140,9 +114,7 @@ def _render_pair(
     tags = sorted(set(_TAG.findall(system)) | set(_TAG.findall(user)))
     safe = {key: _neutralise(value, tags) for key, value in values.items()}
     # One pass: text inserted for one placeholder is never scanned for another.
-    def fill(text: str) -> str:
-        return _PLACEHOLDER.sub(lambda m: safe[m.group(1)], text)
-    return fill(system).strip(), fill(user).strip()
+    return fill(system, safe).strip(), fill(user, safe).strip()
 
 
 def _messages(system: str, user_content: Any) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from clinhallu_tasks.clinhallu.items import (
     GoldTrace,
     Source,
 )
-from clinhallu_tasks.errors import DataError, DataRootError
+from clinhallu_tasks.errors import DataError, DataRootError, folder_from_env
 
 DATA_DIR_VARIABLE = "CLINHALLU_DATA_DIR"
 GOLD_FILE = "gold_cot.jsonl"
@@ -49,17 +49,13 @@ class SourceFiles:
 
 def data_root_from_env(environ: Mapping[str, str] = os.environ) -> Path:
     """The data root named by CLINHALLU_DATA_DIR, or a DataRootError saying how to set it."""
-    value = environ.get(DATA_DIR_VARIABLE, "").strip()
-    if not value:
-        raise DataRootError(
-            f"{DATA_DIR_VARIABLE} is not set. Point it at a ClinHallu data root (the official working "
-            "tree, or a flat folder with <key>/gold_cot.jsonl and <key>/images/); "
-            "`clinhallu-tasks check` validates one. The embedded sample (`clinhallu_sample`) needs no data."
-        )
-    root = Path(value).expanduser()
-    if not root.is_dir():
-        raise DataRootError(f"{DATA_DIR_VARIABLE}={value}: no such directory.")
-    return root
+    return folder_from_env(
+        DATA_DIR_VARIABLE,
+        "Point it at a ClinHallu data root (the official working tree, or a flat folder with "
+        "<key>/gold_cot.jsonl and <key>/images/); `clinhallu-tasks check` validates one. "
+        "The embedded sample (`clinhallu_sample`) needs no data.",
+        environ,
+    )
 
 
 def locate_source(root: Path, source: Source) -> SourceFiles:

@@ -11,8 +11,6 @@ folder named by CLINHALLU_JUDGE_TEMPLATES replaces the packaged one.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -21,9 +19,8 @@ from pathlib import Path
 
 from clinhallu_tasks.errors import ClinHalluTasksError
 from clinhallu_tasks.judging import JudgeRequest, VerdictFormatError
+from clinhallu_tasks.judging.templates import TemplateSet, combined_fingerprint, fill, load
 from clinhallu_tasks.medhalltune.records import MedHallTuneItem
-
-logger = logging.getLogger("clinhallu_tasks")
 
 TEMPLATES_VARIABLE = "CLINHALLU_JUDGE_TEMPLATES"
 PACKAGED_TEMPLATES = Path(__file__).parent / "templates"
@@ -47,7 +44,6 @@ _REQUIRED: dict[str, frozenset[str]] = {
     USER_TEMPLATE: frozenset({"answer"}),  # a prompt without the answer cannot rate it
     CALIBRATION_TEMPLATE: frozenset(),
 }
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 # The tags the packaged templates put around inserted text. Inserted text that contains one
 # of them is defused, so an answer cannot close its own block and pose as instructions.
@@ -62,6 +58,18 @@ _SCORE_LINE = re.compile(rf"[ \t]*({_SCORE})[ \t]+({_SCORE})[ \t]+({_SCORE})[ \t
 
 class TemplateError(ClinHalluTasksError):
     """A judge template that cannot be used; the message names the file."""
+
+
+TEMPLATE_SET = TemplateSet(
+    label="MedHallTune",
+    packaged_dir=PACKAGED_TEMPLATES,
+    placeholders=_PLACEHOLDERS,
+    required=_REQUIRED,
+    # The override folder is shared with ClinHallu's templates: only medhalltune_* are ours.
+    stray_prefix="medhalltune_",
+    variable=TEMPLATES_VARIABLE,
+    error=TemplateError,
+)
 
 
 @dataclass(frozen=True)
@@ -89,11 +97,9 @@ class JudgeTemplates:
 
     def fingerprint(self) -> str:
         """sha256 over the three effective templates, for provenance (changes when any is edited)."""
-        digest = hashlib.sha256()
-        for name, text in ((SYSTEM_TEMPLATE, self.system), (USER_TEMPLATE, self.user),
-                           (CALIBRATION_TEMPLATE, self.calibration)):
-            digest.update(name.encode() + b"\0" + text.encode("utf-8") + b"\0")
-        return digest.hexdigest()
+        return combined_fingerprint(
+            {SYSTEM_TEMPLATE: self.system, USER_TEMPLATE: self.user, CALIBRATION_TEMPLATE: self.calibration}
+        )
 
 
 def parse_verdict(reply: str) -> Verdict:
@@ -122,29 +128,9 @@ def parse_verdict(reply: str) -> Verdict:
 def load_templates(environ: Mapping[str, str] = os.environ) -> JudgeTemplates:
     """The packaged templates, each replaced by a same-named file in CLINHALLU_JUDGE_TEMPLATES."""
     override = environ.get(TEMPLATES_VARIABLE, "").strip()
-    override_dir = Path(override).expanduser() if override else None
-    if override_dir is not None and not override_dir.is_dir():
-        raise TemplateError(f"{TEMPLATES_VARIABLE}={override}: no such directory.")
-    if override_dir is not None:
-        # The folder is shared with ClinHallu's templates; an unknown medhalltune_* file is most
-        # likely a misspelt name, which would otherwise be ignored without a word.
-        strays = sorted(p.name for p in override_dir.glob("medhalltune_*") if p.name not in _PLACEHOLDERS)
-        if strays:
-            logger.warning("%s: ignoring %s (MedHallTune judge templates are named %s)",
-                           TEMPLATES_VARIABLE, strays, sorted(_PLACEHOLDERS))
-    texts: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    for name in (SYSTEM_TEMPLATE, USER_TEMPLATE, CALIBRATION_TEMPLATE):
-        path = PACKAGED_TEMPLATES / name
-        if override_dir is not None and (override_dir / name).is_file():
-            path = override_dir / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TemplateError(f"cannot read judge template {path}: {exc}") from None
-        _check_template(path, name, text)
-        texts[name] = text
-        sources[name] = str(path)
+    loaded = load(TEMPLATE_SET, Path(override).expanduser() if override else None)
+    texts = loaded.texts
+    sources = {name: str(path) for name, path in loaded.paths.items()}
     return JudgeTemplates(texts[SYSTEM_TEMPLATE], texts[USER_TEMPLATE], texts[CALIBRATION_TEMPLATE], sources)
 
 
@@ -199,20 +185,5 @@ def _fill(template: str, values: Mapping[str, str], *, calibration: str | None =
     replacements = {name: _defuse(value) for name, value in values.items()}
     if calibration is not None:
         replacements["calibration"] = calibration  # our own template output: not data
-    return _PLACEHOLDER.sub(lambda m: replacements.get(m.group(1), m.group(0)), template)
+    return fill(template, replacements)
 
-
-def _check_template(path: Path, name: str, text: str) -> None:
-    used = set(_PLACEHOLDER.findall(text))
-    unknown = used - _PLACEHOLDERS[name]
-    if unknown:
-        allowed = ", ".join(f"{{{p}}}" for p in sorted(_PLACEHOLDERS[name])) or "none"
-        raise TemplateError(
-            f"judge template {path}: unknown placeholder(s) "
-            f"{', '.join(f'{{{p}}}' for p in sorted(unknown))}; allowed here: {allowed}"
-        )
-    absent = _REQUIRED[name] - used
-    if absent:
-        raise TemplateError(
-            f"judge template {path}: must contain {', '.join(f'{{{p}}}' for p in sorted(absent))}"
-        )

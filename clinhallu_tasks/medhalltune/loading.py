@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clinhallu_tasks.errors import DataError, DataRootError
+from clinhallu_tasks.errors import DataError, DataRootError, folder_from_env
 from clinhallu_tasks.medhalltune.records import (
     IMAGES_DIR,
     QUESTION_FILES,
@@ -59,18 +59,13 @@ class LoadedSplit:
 
 def data_root_from_env(environ: Mapping[str, str] = os.environ) -> Path:
     """The root named by MEDHALLTUNE_DATA_DIR, or a DataRootError saying how to set it."""
-    value = environ.get(DATA_DIR_VARIABLE, "").strip()
-    if not value:
-        raise DataRootError(
-            f"{DATA_DIR_VARIABLE} is not set. Point it at a folder holding the four released MedHallTune "
-            f"annotation files ({', '.join(_all_file_names())}) and an {IMAGES_DIR}/ folder with the "
-            "figures (Hugging Face dataset russellyq/MedHallTune). The embedded sample "
-            "(`medhalltune_sample`) needs no data."
-        )
-    root = Path(value).expanduser()
-    if not root.is_dir():
-        raise DataRootError(f"{DATA_DIR_VARIABLE}={value}: no such directory.")
-    return root
+    return folder_from_env(
+        DATA_DIR_VARIABLE,
+        f"Point it at a folder holding the four released MedHallTune annotation files "
+        f"({', '.join(_all_file_names())}) and an {IMAGES_DIR}/ folder with the figures "
+        "(Hugging Face dataset russellyq/MedHallTune). The embedded sample (`medhalltune_sample`) needs no data.",
+        environ,
+    )
 
 
 def strip_image_placeholder(text: str) -> str:

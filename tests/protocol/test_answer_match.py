@@ -138,6 +138,13 @@ def test_option_text_that_looks_like_a_letter_form_is_read_as_text():
 # --- match_answer: multiple choice -------------------------------------------------------
 
 
+def test_option_text_that_starts_with_option_is_not_an_option_word():
+    # Found by hypothesis: "optionb" is the text of option A, not "Option B".
+    assert extract_option_letter("OPTIONB", ("A. optionb", "B. aa")) == "A"
+    assert extract_option_letter("Option B", ("A. optionb", "B. aa")) == "B"
+    assert extract_option_letter("option(b)", ("A. optionb", "B. aa")) == "B"
+
+
 def test_mc_right_letter_matches():
     assert mc("C")
 
