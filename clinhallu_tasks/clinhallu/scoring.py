@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clinhallu_tasks.clinhallu.items import STEPS, ClinHalluItem, Run, Step
-from clinhallu_tasks.clinhallu.trace import Trace, join_trace, parse_trace
+from clinhallu_tasks.clinhallu.trace import join_trace, parse_trace
 from clinhallu_tasks.metrics.answer_match import match_answer, token_f1
 
 # Which step each run's stage judge reads (PROTOCOL §1.6): H^V from the model's own
@@ -129,7 +129,6 @@ def mean_percent(values: Sequence[float | None]) -> float | None:
 
 __all__ = [
     "JUDGED_STEP",
-    "Trace",
     "answer_judge_input",
     "mean_percent",
     "percent_of_ones",
