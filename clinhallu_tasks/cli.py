@@ -16,9 +16,15 @@ def _cmd_path(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from clinhallu_tasks.check import check_clinhallu_root
+    from clinhallu_tasks.check import run_check
 
-    return check_clinhallu_root(args.root, max_listed=args.max_listed)
+    return run_check(args.root, args.medhalltune, max_listed=args.max_listed or None)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from clinhallu_tasks.doctor import run_doctor
+
+    return run_doctor(probe_judge=args.judge)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -46,13 +52,30 @@ def build_parser() -> argparse.ArgumentParser:
     path.set_defaults(func=_cmd_path)
 
     check = subparsers.add_parser(
-        "check", help="validate a ClinHallu data root: per-source counts, images, problems found"
+        "check",
+        help="validate data roots: counts against the released benchmark, every bad record, every missing image",
     )
     check.add_argument(
-        "root", nargs="?", type=Path, default=None, help="data root (default: $CLINHALLU_DATA_DIR)"
+        "root", nargs="?", type=Path, default=None, help="ClinHallu data root (default: $CLINHALLU_DATA_DIR)"
     )
-    check.add_argument("--max-listed", type=int, default=20, help="problems listed per kind (default 20)")
+    check.add_argument(
+        "--medhalltune", type=Path, default=None, metavar="ROOT",
+        help="MedHallTune data root (default: $MEDHALLTUNE_DATA_DIR)",
+    )
+    check.add_argument(
+        "--max-listed", type=int, default=0, metavar="N", help="list at most N problems per kind (default 0: all)"
+    )
     check.set_defaults(func=_cmd_check)
+
+    doctor = subparsers.add_parser(
+        "doctor",
+        help="check what a run needs (lmms-eval, task registration, data roots, WordNet, BERTScore model, "
+        "judge settings, torch/GPU/vLLM) without generating anything",
+    )
+    doctor.add_argument(
+        "--judge", action="store_true", help="also send the configured judge one verdict-shaped request (one call)"
+    )
+    doctor.set_defaults(func=_cmd_doctor)
 
     demo = subparsers.add_parser(
         "demo",

@@ -33,6 +33,26 @@ class DataError(ClinHalluTasksError):
         super().__init__(f"{where}: {message}")
 
 
+class DataProblems(DataError):
+    """Several malformed records, reported together; `problems` holds each one.
+
+    Its path, line and field are the first problem's, so code that handles one DataError handles this.
+    """
+
+    MAX_LISTED = 20
+
+    def __init__(self, problems: list[DataError]) -> None:
+        if not problems:
+            raise ValueError("DataProblems needs at least one problem")
+        self.problems = list(problems)
+        first = problems[0]
+        shown = "\n".join(f"  {p}" for p in problems[: self.MAX_LISTED])
+        more = len(problems) - self.MAX_LISTED
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        Exception.__init__(self, f"{len(problems)} problem(s) in the data:\n{shown}{tail}")
+        self.path, self.line, self.field = first.path, first.line, first.field
+
+
 def folder_from_env(variable: str, unset_hint: str, environ: Mapping[str, str] = os.environ) -> Path:
     """The folder named by the environment variable `variable` (`~` expanded).
 

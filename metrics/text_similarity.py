@@ -98,6 +98,27 @@ def ensure_wordnet() -> str:
         return version
 
 
+def wordnet_on_disk() -> tuple[str, str] | None:
+    """(folder, version) of the WordNet corpus NLTK would load, without loading it; None if NLTK finds none.
+
+    For quick checks (`clinhallu-tasks doctor`); scoring goes through `ensure_wordnet`.
+    """
+    import re
+
+    nltk = _require_module("nltk", "nltk")
+    try:
+        folder = nltk.data.find("corpora/wordnet")
+    except LookupError:
+        return None
+    try:  # the version line NLTK's own reader looks for, in the adjective data file's licence header
+        with nltk.data.find("corpora/wordnet/data.adj").open() as handle:
+            head = handle.read(4096).decode("utf-8", "replace")
+    except (LookupError, OSError):
+        return None
+    match = re.search(r"Word[nN]et (\d+\+?|\d+\.\d+) Copyright", head)
+    return str(folder), match.group(1) if match else "unknown"
+
+
 def meteor_scores(references: Sequence[str], hypotheses: Sequence[str]) -> list[float]:
     """METEOR of each hypothesis against its reference, on whitespace-split tokens."""
     _same_length(references, hypotheses)

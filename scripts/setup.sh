@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# One-time set-up on a fresh machine: a virtual environment in .venv with the package
-# (editable), its test tools, and WordNet 3.0 for METEOR. Safe to run again.
+# One-time set-up on a fresh machine: a virtual environment in .venv with the exact versions of
+# requirements/ci.txt (what CI tests), the package itself (editable), and WordNet 3.0 for METEOR.
+# Safe to run again.
 #
 #   bash scripts/setup.sh
 #
-# torch: this machine keeps torch 2.14.1 + torchvision 0.29.1 on local disk (lmms-eval
-# needs torchvision); elsewhere pip fetches them. Override with TORCH_SPEC.
+# requirements/ci.txt is resolved for Linux x86-64 and Python 3.11 (`bash scripts/lock.sh`
+# refreshes it). On another platform or Python the set-up installs `.[test]` unpinned instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,10 +14,15 @@ python=${PYTHON:-python3}
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 
-"${pip[@]}" --upgrade pip
-# shellcheck disable=SC2086  # TORCH_SPEC is a list of requirements
-"${pip[@]}" ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
-"${pip[@]}" -e ".[test]"
+platform=$(.venv/bin/python -c 'import platform, sys; print(f"{sys.platform}-{platform.machine()}-{sys.version_info[0]}.{sys.version_info[1]}")')
+if [[ $platform == linux-x86_64-3.11 ]]; then
+    "${pip[@]}" -r requirements/ci.txt
+    "${pip[@]}" --no-deps -e .
+    .venv/bin/python -m pip check
+else
+    echo "setup: requirements/ci.txt is for linux-x86_64-3.11, this is $platform: installing unpinned" >&2
+    "${pip[@]}" -e ".[test]"
+fi
 
 # METEOR needs WordNet. NLTK looks in <venv>/nltk_data without any variable.
 if [[ ! -f /usr/share/wordnet/data.noun && $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then

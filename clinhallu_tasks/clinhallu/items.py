@@ -52,6 +52,9 @@ class Source:
     submission_key: str  # key in submission.json
 
 
+# Validated instances the benchmark releases across the four sources (per-source counts are not published).
+RELEASED_ITEMS = 7031
+
 SOURCES: tuple[Source, ...] = (
     Source("vqa_rad", "vqa-rad-test", "vqa-rad", "VQA-RAD", "vqa-rad"),
     Source("pathvqa", "pathvqa-test", "pathvqa", "PathVQA", "pathvqa"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from clinhallu_tasks.clinhallu.items import (
     GoldTrace,
     Source,
 )
-from clinhallu_tasks.errors import DataError, DataRootError, folder_from_env
+from clinhallu_tasks.errors import DataError, DataProblems, DataRootError, folder_from_env
 
 DATA_DIR_VARIABLE = "CLINHALLU_DATA_DIR"
 GOLD_FILE = "gold_cot.jsonl"
@@ -81,17 +81,55 @@ def locate_source(root: Path, source: Source) -> SourceFiles:
     )
 
 
+@dataclass(frozen=True)
+class SourceRead:
+    """Every record of one source file: the items that were read, and a problem for each that was not."""
+
+    files: SourceFiles
+    items: list[ClinHalluItem]
+    problems: list[DataError]
+
+
+def read_source(files: SourceFiles) -> SourceRead:
+    """Read every record of one source file, listing each bad record instead of stopping at the first.
+
+    Raises DataError only when the file as a whole cannot be read.
+    """
+    items: list[ClinHalluItem] = []
+    problems: list[DataError] = []
+    first_line: dict[str, int] = {}
+    try:
+        with files.gold_file.open(encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    item = _parse_record(line, files, line_number)
+                except DataProblems as bad:
+                    problems.extend(bad.problems)
+                    continue
+                except DataError as problem:
+                    problems.append(problem)
+                    continue
+                if item.item_id in first_line:
+                    problems.append(DataError(files.gold_file, line_number, "source_id",
+                                              f"{item.item_id!r} repeats line {first_line[item.item_id]}"))
+                    continue
+                first_line[item.item_id] = line_number
+                items.append(item)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(files.gold_file, None, None, f"cannot read the file: {exc}") from None
+    if not items and not problems:
+        problems.append(DataError(files.gold_file, None, None, "file holds no records"))
+    return SourceRead(files, items, problems)
+
+
 def read_items(files: SourceFiles) -> list[ClinHalluItem]:
-    """Read and validate every record of one source file; the first bad record raises DataError."""
-    items = []
-    with files.gold_file.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            items.append(_parse_record(line, files, line_number))
-    if not items:
-        raise DataError(files.gold_file, None, None, "file holds no records")
-    return items
+    """Every item of one source file; DataProblems listing every bad record if there is one."""
+    read = read_source(files)
+    if read.problems:
+        raise DataProblems(read.problems)
+    return read.items
 
 
 def sample_files() -> SourceFiles:
@@ -121,62 +159,71 @@ def missing_images(items: Iterable[ClinHalluItem]) -> Iterator[tuple[ClinHalluIt
 
 
 def _parse_record(line: str, files: SourceFiles, line_number: int) -> ClinHalluItem:
+    """One record as an item; DataProblems naming every bad field of the record otherwise."""
     path = files.gold_file
+    problems: list[DataError] = []
 
-    def fail(field: str | None, message: str) -> DataError:
-        return DataError(path, line_number, field, message)
+    def fail(field: str | None, message: str) -> None:
+        problems.append(DataError(path, line_number, field, message))
 
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise fail(None, f"malformed JSON ({exc.msg} at column {exc.colno})") from None
+        raise DataError(path, line_number, None, f"malformed JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(record, dict):
-        raise fail(None, "record is not a JSON object")
+        raise DataError(path, line_number, None, "record is not a JSON object")
 
     def text(field: str, *, required: bool = True) -> str:
         value = record.get(field)
         if value is None:
             if required:
-                raise fail(field, "missing")
+                fail(field, "missing")
             return ""
-        if not isinstance(value, (str, int, float)):
-            raise fail(field, f"expected text, got {type(value).__name__}")
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            fail(field, f"expected text, got {type(value).__name__}")
+            return ""
         return str(value)
 
     question_type = text("question_type")
-    if question_type not in QUESTION_TYPES:
-        raise fail("question_type", f"unknown value {question_type!r} (expected one of {', '.join(QUESTION_TYPES)})")
+    if question_type and question_type not in QUESTION_TYPES:
+        fail("question_type", f"unknown value {question_type!r} (expected one of {', '.join(QUESTION_TYPES)})")
 
     item_id = record.get("source_id")
     if item_id in (None, ""):
         item_id = record.get("original_index")
     if item_id in (None, ""):
-        raise fail("source_id", "missing (and no original_index to fall back on)")
+        fail("source_id", "missing (and no original_index to fall back on)")
 
     images = record.get("images")
     if not isinstance(images, list) or not images or not all(isinstance(i, str) and i for i in images):
-        raise fail("images", "expected a non-empty list of file names")
+        fail("images", "expected a non-empty list of file names")
+        images = []
 
     options: tuple[str, ...] = ()
     answer_letter = None
     if question_type == "multiple_choice":
         raw_options = record.get("options")
         if not isinstance(raw_options, list) or not raw_options:
-            raise fail("options", "multiple-choice record needs a non-empty list of options")
-        if not all(isinstance(o, str) and o.strip() for o in raw_options):
-            raise fail("options", "every option must be non-empty text")
-        options = tuple(raw_options)
+            fail("options", "multiple-choice record needs a non-empty list of options")
+        elif not all(isinstance(o, str) and o.strip() for o in raw_options):
+            fail("options", "every option must be non-empty text")
+        else:
+            options = tuple(raw_options)
         answer_letter = text("answer_letter").strip().upper()
-        if not answer_letter:
-            raise fail("answer_letter", "empty")
+        if not answer_letter and "answer_letter" in record:
+            fail("answer_letter", "empty")
 
+    question, answer = text("question"), text("answer")
+    gold = _parse_gold(record.get("gold_cot"), fail)
+    if problems:
+        raise DataProblems(problems)
     return ClinHalluItem(
         source=files.source.name,
         item_id=str(item_id),
-        question=text("question"),
+        question=question,
         question_type=question_type,  # type: ignore[arg-type]  # checked above
-        answer=text("answer"),
-        gold=_parse_gold(record.get("gold_cot"), fail),
+        answer=answer,
+        gold=gold,  # type: ignore[arg-type]  # None only with a problem, raised above
         image_paths=tuple(str(files.image_dir / name) for name in images),
         options=options,
         answer_letter=answer_letter,
@@ -184,16 +231,20 @@ def _parse_record(line: str, files: SourceFiles, line_number: int) -> ClinHalluI
     )
 
 
-def _parse_gold(gold: Any, fail) -> GoldTrace:
+def _parse_gold(gold: Any, fail: Callable[[str | None, str], None]) -> GoldTrace | None:
     if not isinstance(gold, dict):
-        raise fail("gold_cot", "missing or not an object")
+        fail("gold_cot", "missing or not an object")
+        return None
     texts = {}
     for step in STEPS:
         part = gold.get(step)
         value = part.get("text") if isinstance(part, dict) else None
         if not isinstance(value, str) or not value.strip():
-            raise fail(f"gold_cot.{step}.text", "missing or empty")
+            fail(f"gold_cot.{step}.text", "missing or empty")
+            continue
         texts[step] = value.strip()
+    if len(texts) < len(STEPS):
+        return None
     reasoning = gold.get("reasoning")
     answer = reasoning.get("answer", "") if isinstance(reasoning, dict) else ""
     return GoldTrace(answer=str(answer or ""), **texts)

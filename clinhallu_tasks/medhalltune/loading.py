@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clinhallu_tasks.errors import DataError, DataRootError, folder_from_env
+from clinhallu_tasks.errors import DataError, DataProblems, DataRootError, folder_from_env
 from clinhallu_tasks.medhalltune.records import (
     IMAGES_DIR,
     QUESTION_FILES,
@@ -51,6 +51,7 @@ class LoadedSplit:
     reference_file: Path
     without_reference: tuple[int, ...]  # question ids judged without the calibration sample
     unused_references: int  # reference rows naming no question (harmless, reported)
+    problems: tuple[DataError, ...] = ()  # bad records, each left out of `items`
 
     @property
     def n_without_reference(self) -> int:
@@ -91,8 +92,11 @@ def check_root(root: Path, splits: Iterable[Split] = SPLITS, *, images: bool = T
         )
 
 
-def load_split(root: Path | str, split: Split, *, images: bool = True) -> LoadedSplit:
-    """Read one split. With `images`, every named figure must exist under `root/images/`."""
+def read_split(root: Path | str, split: Split, *, images: bool = True) -> LoadedSplit:
+    """Read one split, listing every bad record (left out of `items`) instead of stopping at the first.
+
+    Raises DataRootError when a required file (or, with `images`, the images folder) is missing.
+    """
     root = Path(root)
     if split not in SPLITS:
         raise ValueError(f"unknown MedHallTune split {split!r}; expected one of {SPLITS}")
@@ -100,8 +104,9 @@ def load_split(root: Path | str, split: Split, *, images: bool = True) -> Loaded
     question_file = root / QUESTION_FILES[split]
     reference_file = root / REFERENCE_FILES[split]
 
-    questions = _read_questions(question_file)
-    references = _read_references(reference_file)
+    problems: list[DataError] = []
+    questions = _read_questions(question_file, problems)
+    references = _read_references(reference_file, problems)
 
     items = []
     gaps = []
@@ -117,12 +122,13 @@ def load_split(root: Path | str, split: Split, *, images: bool = True) -> Loaded
             # wrong answer without anyone noticing: refuse it.
             ref_text = ref_row.get("text")
             if isinstance(ref_text, str) and ref_text != row["text"]:
-                raise DataError(
+                problems.append(DataError(
                     reference_file,
                     ref_line,
                     "text",
                     f"question_id {qid} names a different question than {question_file.name} line {line}",
-                )
+                ))
+                continue
             reference = Reference(answer=ref_row["answer"], verdict=ref_row["result"])
         items.append(
             MedHallTuneItem(
@@ -137,8 +143,6 @@ def load_split(root: Path | str, split: Split, *, images: bool = True) -> Loaded
             )
         )
 
-    if images:
-        _check_images(root, split, items)
     question_ids = {row["question_id"] for _, row in questions}
     return LoadedSplit(
         split=split,
@@ -147,7 +151,19 @@ def load_split(root: Path | str, split: Split, *, images: bool = True) -> Loaded
         reference_file=reference_file,
         without_reference=tuple(gaps),
         unused_references=sum(1 for qid in references if qid not in question_ids),
+        problems=tuple(problems),
     )
+
+
+def load_split(root: Path | str, split: Split, *, images: bool = True) -> LoadedSplit:
+    """Read one split for evaluation: DataProblems listing every bad record if there is one, and with
+    `images` a DataRootError listing every figure missing under `root/images/`."""
+    loaded = read_split(root, split, images=images)
+    if loaded.problems:
+        raise DataProblems(list(loaded.problems))
+    if images:
+        _check_images(Path(root), split, list(loaded.items))
+    return loaded
 
 
 def load_root(
@@ -191,65 +207,75 @@ def _check_images(root: Path, split: Split, items: list[MedHallTuneItem]) -> Non
     )
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+def _read_jsonl(path: Path, problems: list[DataError]) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue  # blank lines (a trailing newline, say) carry nothing
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                message = f"not valid JSON ({exc.msg}, column {exc.colno})"
-                raise DataError(path, line_number, None, message) from None
-            if not isinstance(row, dict):
-                raise DataError(path, line_number, None, f"expected a JSON object, got {type(row).__name__}")
-            rows.append((line_number, row))
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue  # blank lines (a trailing newline, say) carry nothing
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    message = f"not valid JSON ({exc.msg}, column {exc.colno})"
+                    problems.append(DataError(path, line_number, None, message))
+                    continue
+                if not isinstance(row, dict):
+                    message = f"expected a JSON object, got {type(row).__name__}"
+                    problems.append(DataError(path, line_number, None, message))
+                    continue
+                rows.append((line_number, row))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, None, None, f"cannot read the file: {exc}") from None
     return rows
 
 
-def _require(
-    path: Path, line: int, row: dict[str, Any], field: str, kind: type, *, empty_ok: bool = False
-) -> Any:
+def _field_problem(path: Path, line: int, row: dict[str, Any], field: str, kind: type, *,
+                   empty_ok: bool = False) -> DataError | None:
     if field not in row:
-        raise DataError(path, line, field, "missing")
+        return DataError(path, line, field, "missing")
     value = row[field]
     # bool is an int subclass; an id of `true` is a broken record, not question 1.
     if not isinstance(value, kind) or isinstance(value, bool):
         shown = repr(value)[:60]
-        raise DataError(path, line, field, f"expected {kind.__name__}, got {type(value).__name__} {shown}")
+        return DataError(path, line, field, f"expected {kind.__name__}, got {type(value).__name__} {shown}")
     if isinstance(value, str) and not empty_ok and not value.strip():
-        raise DataError(path, line, field, "empty")
-    return value
+        return DataError(path, line, field, "empty")
+    return None
 
 
-def _unique_ids(path: Path, rows: list[tuple[int, dict[str, Any]]]) -> None:
+def _valid_rows(path: Path, rows: list[tuple[int, dict[str, Any]]], fields: tuple[tuple[str, type, bool], ...],
+                problems: list[DataError]) -> list[tuple[int, dict[str, Any]]]:
+    """The rows whose every field is present and well-typed, and no earlier row has the same question_id."""
+    kept = []
     seen: dict[int, int] = {}
     for line, row in rows:
-        qid = _require(path, line, row, "question_id", int)
-        if qid in seen:
-            raise DataError(path, line, "question_id", f"{qid} repeats line {seen[qid]}")
-        seen[qid] = line
+        found = [p for name, kind, empty_ok in fields
+                 if (p := _field_problem(path, line, row, name, kind, empty_ok=empty_ok)) is not None]
+        if not found and "text" in row and not strip_image_placeholder(row["text"]):
+            found.append(DataError(path, line, "text", "empty once the <image> placeholder is removed"))
+        if not found:
+            qid = row["question_id"]
+            if qid in seen:
+                found.append(DataError(path, line, "question_id", f"{qid} repeats line {seen[qid]}"))
+            else:
+                seen[qid] = line
+        problems.extend(found)
+        if not found:
+            kept.append((line, row))
+    return kept
 
 
-def _read_questions(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = _read_jsonl(path)
-    for line, row in rows:
-        _require(path, line, row, "question_id", int)
-        _require(path, line, row, "image", str)
-        if not strip_image_placeholder(_require(path, line, row, "text", str)):
-            raise DataError(path, line, "text", "empty once the <image> placeholder is removed")
-        _require(path, line, row, "gpt4_answer", str)
-        _require(path, line, row, "fig_caption", str, empty_ok=True)
-    _unique_ids(path, rows)
-    return rows
+_QUESTION_FIELDS = (("question_id", int, False), ("image", str, False), ("text", str, False),
+                    ("gpt4_answer", str, False), ("fig_caption", str, True))
+# A model may answer nothing, so the reference answer may be empty.
+_REFERENCE_FIELDS = (("question_id", int, False), ("answer", str, True), ("result", str, False))
 
 
-def _read_references(path: Path) -> dict[int, tuple[int, dict[str, Any]]]:
-    rows = _read_jsonl(path)
-    for line, row in rows:
-        _require(path, line, row, "question_id", int)
-        _require(path, line, row, "answer", str, empty_ok=True)  # a model may answer nothing
-        _require(path, line, row, "result", str)
-    _unique_ids(path, rows)
+def _read_questions(path: Path, problems: list[DataError]) -> list[tuple[int, dict[str, Any]]]:
+    return _valid_rows(path, _read_jsonl(path, problems), _QUESTION_FIELDS, problems)
+
+
+def _read_references(path: Path, problems: list[DataError]) -> dict[int, tuple[int, dict[str, Any]]]:
+    rows = _valid_rows(path, _read_jsonl(path, problems), _REFERENCE_FIELDS, problems)
     return {row["question_id"]: (line, row) for line, row in rows}

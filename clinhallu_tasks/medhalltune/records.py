@@ -21,6 +21,8 @@ REFERENCE_FILES: dict[Split, str] = {
     "N": "llava-med-prediction-negative-GPT4o-eval-filtered.jsonl",
 }
 IMAGES_DIR = "images"
+# Questions in the released test files (PROTOCOL §2.1).
+RELEASED_QUESTIONS: dict[Split, int] = {"P": 1110, "N": 1128}
 
 # The model that answered the reference files; its judged answers calibrate the judge.
 REFERENCE_MODEL = "LLaVA-Med-v1.5-7B"

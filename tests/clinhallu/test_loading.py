@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from clinhallu_tasks.check import check_clinhallu_root
 from clinhallu_tasks.clinhallu.items import SOURCES_BY_NAME
 from clinhallu_tasks.clinhallu.loading import (
     data_root_from_env,
@@ -138,13 +137,3 @@ def test_embedded_sample_covers_every_question_shape():
     assert {i.question_type for i in items} == {"yes_no", "open_ended", "multiple_choice"}
     assert max(len(i.image_paths) for i in items) >= 2  # a multi-image item
     assert list(missing_images(items)) == []
-
-
-def test_check_command_reports_counts_and_problems(tmp_path, capsys):
-    for key in ("vqa-rad-test", "pathvqa-test", "medframeqa-test"):
-        write_flat(tmp_path, key, [record(), record(source_id="r2", images=["gone.png"])])
-    assert check_clinhallu_root(tmp_path) == 1
-    out = capsys.readouterr().out
-    assert "VQA-RAD         2 items (yes_no 2); 2 images, 1 missing; flat layout" in out
-    assert "missing image for r2" in out
-    assert "MedXpertQA  PROBLEM" in out
