@@ -30,7 +30,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from clinhallu_tasks.demo import run_demo
 
-    return run_demo(workdir=args.workdir, max_new_tokens=args.max_new_tokens)
+    return run_demo(workdir=args.workdir, max_new_tokens=args.max_new_tokens, skip_tiny_model=args.skip_tiny_model)
 
 
 def _add_report(subparsers) -> None:
@@ -79,13 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = subparsers.add_parser(
         "demo",
-        help="prove the installation end to end: a tiny random-weight model runs clinhallu_sample "
-        "through the lmms-eval CLI (no GPU, no network)",
+        help="prove the installation (a tiny random-weight model runs clinhallu_sample through the lmms-eval CLI), "
+        "then a clearly labelled SIMULATION (scripted local model and judge) through lmms-eval and the report; "
+        "no GPU, no network",
     )
     demo.add_argument(
-        "--workdir", type=Path, default=None, help="where the model and outputs go (default: a cache folder)"
+        "--workdir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the one folder everything is written to (default: ./clinhallu-demo)",
     )
-    demo.add_argument("--max-new-tokens", type=int, default=48)
+    demo.add_argument(
+        "--skip-tiny-model", action="store_true", help="skip the install check with the tiny model; only the simulation"
+    )
+    demo.add_argument(
+        "--max-new-tokens", type=int, default=48, metavar="N", help="tokens the tiny model writes per answer (default 48)"
+    )
     demo.set_defaults(func=_cmd_demo)
 
     _add_report(subparsers)

@@ -260,7 +260,7 @@ def _build_into(folder: Path) -> int:
                 "seed": SEED,
                 "parameters": n_params,
                 "image_tokens_per_image": IMAGE_TOKENS_PER_IMAGE,
-                "note": "random weights, built by clinhallu_tasks.tiny_model; outputs mean nothing",
+                "note": "random weights, built by clinhallu_tasks.demo.tiny_model; outputs mean nothing",
             },
             indent=2,
         )
@@ -316,10 +316,10 @@ def build_tiny_llava(target: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m clinhallu_tasks.tiny_model TARGET`: build (or reuse) and print the path."""
+    """`python -m clinhallu_tasks.demo.tiny_model TARGET`: build (or reuse) and print the path."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m clinhallu_tasks.tiny_model", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m clinhallu_tasks.demo.tiny_model", description=main.__doc__)
     parser.add_argument("target", type=Path, help="folder for the checkpoint")
     args = parser.parse_args(argv)
     print(build_tiny_llava(args.target))

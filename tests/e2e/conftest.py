@@ -25,7 +25,7 @@ _ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 @pytest.fixture(scope="session")
 def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random-weight LLaVA checkpoint (clinhallu_tasks.tiny_model), built once per session.
+    """A tiny random-weight LLaVA checkpoint (clinhallu_tasks.demo.tiny_model), built once per session.
 
     Built in a subprocess so that it runs offline with a private HF_HOME whatever the test
     process has already imported.
@@ -33,7 +33,7 @@ def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny_llava")
     target = root / "model"
     done = subprocess.run(
-        [sys.executable, "-m", "clinhallu_tasks.tiny_model", str(target)],
+        [sys.executable, "-m", "clinhallu_tasks.demo.tiny_model", str(target)],
         env=offline_env(root, **_ONE_THREAD),
         cwd=root,
         capture_output=True,

@@ -1,6 +1,6 @@
 """ClinHallu through the real lmms-eval CLI with a real local-weights backend (`llava_hf`).
 
-The model is a tiny random-weight LLaVA built here (clinhallu_tasks.tiny_model, with a
+The model is a tiny random-weight LLaVA built here (clinhallu_tasks.demo.tiny_model, with a
 locally trained tokenizer): it runs on CPU in seconds and writes gibberish, so almost
 every trace is invalid. What is checked is the pipeline: the run completes with zero
 extra task flags, every item of every sample task is scored, invalid traces are counted,
