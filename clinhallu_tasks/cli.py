@@ -94,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-tiny-model", action="store_true", help="skip the install check with the tiny model; only the simulation"
     )
     demo.add_argument(
-        "--max-new-tokens", type=int, default=48, metavar="N", help="tokens the tiny model writes per answer (default 48)"
+        "--max-new-tokens",
+        type=int,
+        default=48,
+        metavar="N",
+        help="tokens the tiny model writes per answer (default 48)",
     )
     demo.set_defaults(func=_cmd_demo)
 
