@@ -16,9 +16,11 @@ echo "drift-check: fresh environment in $work"
 pip=("$work/venv/bin/python" -m pip install --disable-pip-version-check -q)
 "${pip[@]}" --upgrade pip
 "${pip[@]}" -e "$repo[test]"
-"$work/venv/bin/python" -m pip check
-"$work/venv/bin/python" -m pip freeze --exclude-editable | sort >"$work/pip-freeze.txt"
-grep -E '^[A-Za-z0-9_.-]+==' "$repo/requirements/ci.txt" | sort >"$work/locked.txt"
+bash "$repo/scripts/pip-check.sh" "$work/venv/bin/python"
+# Names normalised (PEP 503) so that only versions, not spellings, make a difference.
+normalise() { awk -F'==' '{ name = tolower($1); gsub(/[_.]+/, "-", name); print name "==" $2 }' | sort; }
+"$work/venv/bin/python" -m pip freeze --exclude-editable | normalise >"$work/pip-freeze.txt"
+grep -E '^[A-Za-z0-9_.-]+==' "$repo/requirements/ci.txt" | normalise >"$work/locked.txt"
 if ! diff "$work/locked.txt" "$work/pip-freeze.txt" >"$work/drift.diff"; then
     echo "drift-check: versions that differ from requirements/ci.txt (< locked, > newest):"
     grep -E '^[<>]' "$work/drift.diff" || true

@@ -18,7 +18,7 @@ platform=$(.venv/bin/python -c 'import platform, sys; print(f"{sys.platform}-{pl
 if [[ $platform == linux-x86_64-3.11 ]]; then
     "${pip[@]}" -r requirements/ci.txt
     "${pip[@]}" --no-deps -e .
-    .venv/bin/python -m pip check
+    bash scripts/pip-check.sh .venv/bin/python
 else
     echo "setup: requirements/ci.txt is for linux-x86_64-3.11, this is $platform: installing unpinned" >&2
     "${pip[@]}" -e ".[test]"
