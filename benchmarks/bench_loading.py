@@ -86,14 +86,16 @@ def main() -> None:
 
         import datasets
 
-        from clinhallu_tasks.lmms.clinhallu_hooks import item_to_doc
-
         started = time.perf_counter()
         items = [item for source in SOURCES for item in load_source(source.name, root)]
         read = time.perf_counter()
         missing = list(missing_images(items))
         checked = time.perf_counter()
-        docs = datasets.Dataset.from_list([item_to_doc(item) for item in items])
+        # The rows lmms-eval gets from our process_docs (clinhallu_tasks/lmms/hooks.py): ids, not items.
+        docs = datasets.Dataset.from_list([
+            {"task": f"clinhallu_{item.source}_baseline", "item_id": item.item_id, "target": item.answer}
+            for item in items
+        ])
         done = time.perf_counter()
 
         print(f"read + validate {len(items)} records: {read - started:.2f}s")

@@ -5,13 +5,19 @@ Each names what to fix: the file, the line (or record) and the field.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 
 class ClinHalluTasksError(Exception):
     """Base class for errors this package raises on purpose."""
+
+
+class SettingsError(ClinHalluTasksError):
+    """An environment variable with a value that cannot be used; the message names the variable."""
+
+
+class BaselineError(ClinHalluTasksError):
+    """A replacement run's baseline folder is missing, another model's, or lacks items."""
 
 
 class DataRootError(ClinHalluTasksError):
@@ -51,18 +57,3 @@ class DataProblems(DataError):
         tail = f"\n  ... and {more} more" if more > 0 else ""
         Exception.__init__(self, f"{len(problems)} problem(s) in the data:\n{shown}{tail}")
         self.path, self.line, self.field = first.path, first.line, first.field
-
-
-def folder_from_env(variable: str, unset_hint: str, environ: Mapping[str, str] = os.environ) -> Path:
-    """The folder named by the environment variable `variable` (`~` expanded).
-
-    Unset or blank -> DataRootError naming the variable, followed by `unset_hint` (what to
-    point it at); naming no folder -> DataRootError naming the variable and its value.
-    """
-    value = environ.get(variable, "").strip()
-    if not value:
-        raise DataRootError(f"{variable} is not set. {unset_hint}")
-    root = Path(value).expanduser()
-    if not root.is_dir():
-        raise DataRootError(f"{variable}={value}: no such directory.")
-    return root

@@ -1,175 +1,66 @@
-"""Judge-driven ClinHallu scores over per-sample records (docs/DESIGN.md).
+"""ClinHallu's judge-driven scores from per-item verdicts (PROTOCOL §1.5). Pure: no client, no I/O.
 
-Pure functions of (records, client): all judge calls of a task go out in one
-concurrent batch, and every verdict is returned per sample for the judgments file.
+Which items are asked, and what an item counts without a verdict:
 
-- `judged_accuracy`: percent judged correct among valid traces that got a verdict;
-  invalid traces are not asked, judge failures are left out of the denominator.
-- `stage_hallucination_rate`: percent hallucinated among all samples; an empty
-  candidate step or a missing reference counts as hallucinated without a call,
-  and so does a judge failure.
+- accuracy (`clinhallu_acc`): only valid traces are asked; an invalid trace is settled without
+  a call and left out. The value is the percent judged correct among the answers that got a
+  verdict: a judge failure is left out of the denominator.
+- stage rates (`clinhallu_h_v`, `_h_k`, `_h_r`): every item counts. An empty candidate step or
+  a missing reference is settled as hallucinated without a call; so is a Visual Recognition
+  step with no images to show the judge (a failure); a failed verdict counts hallucinated.
+
+The evaluation layer (clinhallu_tasks.evaluation) sends the requests and hands the verdicts here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..judging import JudgeClient, JudgeOutcome, JudgeRequest
-from .judges import (
-    STEP_TITLES,
-    AnswerVerdict,
-    StepVerdict,
-    answer_request,
-    load_templates,
-    parse_answer_verdict,
-    parse_step_verdict,
-    step_request,
-)
+from clinhallu_tasks.records import Judgment
 
-_RAW_LIMIT = 2000  # enough of a rejected reply to see what went wrong
+INVALID_TRACE = "invalid trace: its answer is not judged"
+EMPTY_CANDIDATE = "empty candidate step"
+MISSING_REFERENCE = "missing reference"
+NO_IMAGES = "no images to show the judge"
 
 
-@dataclass
-class JudgedScore:
-    """A judge-driven score with its bookkeeping.
+def step_settlement(step_input: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(status, reason) of a step decided without a call, None when the judge must be asked.
 
-    `positives` is the numerator (judged correct, or hallucinated). `no_call` counts
-    samples settled without asking the judge: for accuracy the invalid traces (left
-    out), for a step rate the empty-candidate / missing-reference samples (counted
-    hallucinated). `failures` are samples the judge did not give a usable verdict for.
+    `step_input` is `scoring.step_judge_input`'s record. Both settle as hallucinated.
     """
-
-    value: float | None
-    n: int
-    judged: int = 0
-    positives: int = 0
-    failures: int = 0
-    no_call: int = 0
-    cache_hits: int = 0
-    judge_model: str | None = None
-    judgments: list[dict[str, Any]] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        """The counts and value, without the per-sample judgments."""
-        data = asdict(self)
-        data.pop("judgments")
-        return data
+    candidate = (step_input.get("candidate") or "").strip()
+    reference = (step_input.get("reference") or "").strip()
+    if not candidate:
+        return "settled", EMPTY_CANDIDATE
+    if not reference:
+        return "settled", MISSING_REFERENCE
+    if step_input.get("step") == "visual_recognition" and not step_input.get("image_paths"):
+        # Not the protocol's judge without the images: a failure, counted hallucinated.
+        return "failed", NO_IMAGES
+    return None
 
 
-def _judgment(
-    sample: Mapping[str, Any], judge: str, model: str, score: int | None, *, reason: str | None = None,
-    outcome: JudgeOutcome[Any] | None = None, no_call_reason: str | None = None, error: str | None = None,
-) -> dict[str, Any]:
-    record: dict[str, Any] = {
-        "item_id": sample.get("item_id"),
-        "judge": judge,
-        "judge_model": model,
-        "score": score,
-        "reason": reason,
-        "from_cache": bool(outcome and outcome.from_cache),
-        "error": error if error is not None else (outcome.error if outcome else None),
-        "no_call_reason": no_call_reason,
-        "attempts": outcome.attempts if outcome else 0,
-    }
-    if outcome is not None and outcome.error is not None and outcome.raw is not None:
-        record["raw_reply"] = outcome.raw[:_RAW_LIMIT]
-    return record
+def accuracy(judgments: Sequence[Judgment]) -> float | None:
+    """Percent judged correct over the answers with a verdict; None when none has one."""
+    judged = [j.value for j in judgments if j.status == "judged" and j.value is not None]
+    return 100.0 * sum(judged) / len(judged) if judged else None
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+def stage_rate(judgments: Sequence[Judgment]) -> float | None:
+    """Percent hallucinated over all items (settled and failed ones count 1); None for no items."""
+    if not judgments:
+        return None
+    return 100.0 * sum(1 if j.value is None else j.value for j in judgments) / len(judgments)
 
 
-def judged_accuracy(samples: Sequence[Mapping[str, Any]], client: JudgeClient | None) -> JudgedScore:
-    """Answer-judge accuracy in percent over valid traces (`clinhallu_acc` records)."""
-    if client is None:
-        return JudgedScore(value=None, n=len(samples))
-    model = client.config.model
-    templates = load_templates()
-    requests: list[JudgeRequest] = []
-    asked: list[int] = []
-    judgments: list[dict[str, Any] | None] = [None] * len(samples)
-    for index, sample in enumerate(samples):
-        if not sample.get("valid"):
-            judgments[index] = _judgment(sample, "answer", model, None, no_call_reason="invalid trace")
-            continue
-        requests.append(answer_request(_text(sample.get("question")), _text(sample.get("ground_truth")),
-                                       _text(sample.get("model_answer")), templates=templates))
-        asked.append(index)
-    outcomes: list[JudgeOutcome[AnswerVerdict]] = client.judge_many(
-        requests, parse_answer_verdict, desc="judge: answers"
-    )
-    score = JudgedScore(value=None, n=len(samples), judge_model=model, no_call=len(samples) - len(asked))
-    for index, outcome in zip(asked, outcomes, strict=True):
-        score.cache_hits += outcome.from_cache
-        if outcome.ok and outcome.value is not None:
-            score.judged += 1
-            score.positives += outcome.value.correct
-            judgments[index] = _judgment(samples[index], "answer", model, int(outcome.value.correct),
-                                         reason=outcome.value.reasoning, outcome=outcome)
-        else:
-            score.failures += 1
-            judgments[index] = _judgment(samples[index], "answer", model, None, outcome=outcome)
-    score.value = 100.0 * score.positives / score.judged if score.judged else None
-    score.judgments = [j for j in judgments if j is not None]
-    return score
-
-
-def stage_hallucination_rate(samples: Sequence[Mapping[str, Any]], client: JudgeClient | None) -> JudgedScore:
-    """Step-judge hallucination rate in percent over all samples (`clinhallu_h_*` records)."""
-    if client is None:
-        return JudgedScore(value=None, n=len(samples))
-    model = client.config.model
-    templates = load_templates()
-    requests: list[JudgeRequest] = []
-    asked: list[int] = []
-    judgments: list[dict[str, Any] | None] = [None] * len(samples)
-    score = JudgedScore(value=None, n=len(samples), judge_model=model)
-    for index, sample in enumerate(samples):
-        step = sample.get("step")
-        if step not in STEP_TITLES:
-            raise ValueError(f"sample {sample.get('item_id')!r}: unknown step {step!r}")
-        candidate, reference = _text(sample.get("candidate")).strip(), _text(sample.get("reference")).strip()
-        images = list(sample.get("image_paths") or [])
-        missing = (
-            "empty candidate step" if not candidate
-            else "missing reference" if not reference
-            else None
-        )
-        if missing is not None:
-            score.no_call += 1
-            score.positives += 1
-            judgments[index] = _judgment(sample, step, model, 1, no_call_reason=missing)
-            continue
-        if step == "visual_recognition" and not images:
-            # Not the protocol's judge without the images: a failure, counted hallucinated.
-            score.failures += 1
-            score.positives += 1
-            judgments[index] = _judgment(sample, step, model, 1, error="no images to show the judge")
-            continue
-        requests.append(step_request(
-            step, _text(sample.get("question")), _text(sample.get("ground_truth")), reference, candidate,
-            image_paths=images, support=sample.get("support") if step != "visual_recognition" else None,
-            templates=templates,
-        ))
-        asked.append(index)
-    outcomes: list[JudgeOutcome[StepVerdict]] = client.judge_many(
-        requests, parse_step_verdict, desc="judge: " + "+".join(sorted({s["step"] for s in samples}))
-    )
-    for index, outcome in zip(asked, outcomes, strict=True):
-        step = samples[index]["step"]
-        score.cache_hits += outcome.from_cache
-        if outcome.ok and outcome.value is not None:
-            score.judged += 1
-            score.positives += outcome.value.hallucinated
-            judgments[index] = _judgment(samples[index], step, model, int(outcome.value.hallucinated),
-                                         reason=outcome.value.reason, outcome=outcome)
-        else:
-            score.failures += 1
-            score.positives += 1
-            judgments[index] = _judgment(samples[index], step, model, 1, outcome=outcome)
-    score.value = 100.0 * score.positives / score.n if score.n else None
-    score.judgments = [j for j in judgments if j is not None]
-    return score
+__all__ = [
+    "EMPTY_CANDIDATE",
+    "INVALID_TRACE",
+    "MISSING_REFERENCE",
+    "NO_IMAGES",
+    "accuracy",
+    "stage_rate",
+    "step_settlement",
+]

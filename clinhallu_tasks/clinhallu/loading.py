@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,9 @@ from clinhallu_tasks.clinhallu.items import (
     GoldTrace,
     Source,
 )
-from clinhallu_tasks.errors import DataError, DataProblems, DataRootError, folder_from_env
+from clinhallu_tasks.errors import DataError, DataProblems, DataRootError
 
-DATA_DIR_VARIABLE = "CLINHALLU_DATA_DIR"
+DATA_DIR_VARIABLE = "CLINHALLU_DATA_DIR"  # read by clinhallu_tasks.settings
 GOLD_FILE = "gold_cot.jsonl"
 
 # Fields the package reads itself; everything else a record carries is kept as metadata.
@@ -45,17 +45,6 @@ class SourceFiles:
     gold_file: Path
     image_dir: Path
     layout: str  # "official" or "flat"
-
-
-def data_root_from_env(environ: Mapping[str, str] = os.environ) -> Path:
-    """The data root named by CLINHALLU_DATA_DIR, or a DataRootError saying how to set it."""
-    return folder_from_env(
-        DATA_DIR_VARIABLE,
-        "Point it at a ClinHallu data root (the official working tree, or a flat folder with "
-        "<key>/gold_cot.jsonl and <key>/images/); `clinhallu-tasks check` validates one. "
-        "The embedded sample (`clinhallu_sample`) needs no data.",
-        environ,
-    )
 
 
 def locate_source(root: Path, source: Source) -> SourceFiles:
@@ -139,11 +128,13 @@ def sample_files() -> SourceFiles:
 
 
 def load_source(source_name: str, root: Path | None = None) -> list[ClinHalluItem]:
-    """Items of one source (`vqa_rad`, ..., or `sample`) from `root`, or from CLINHALLU_DATA_DIR."""
+    """Items of one source (`vqa_rad`, ..., or `sample`) from the data `root` (`Settings.clinhallu_root()`);
+    the embedded sample needs none."""
     if source_name == SAMPLE_SOURCE.name:
         return read_items(sample_files())
-    source = SOURCES_BY_NAME[source_name]
-    return read_items(locate_source(root if root is not None else data_root_from_env(), source))
+    if root is None:
+        raise DataRootError(f"clinhallu {source_name}: no data root given (set {DATA_DIR_VARIABLE})")
+    return read_items(locate_source(root, SOURCES_BY_NAME[source_name]))
 
 
 def missing_images(items: Iterable[ClinHalluItem]) -> Iterator[tuple[ClinHalluItem, str]]:

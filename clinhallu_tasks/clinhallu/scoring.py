@@ -74,6 +74,7 @@ def score_response(
         "invalid_reason": "request_failed" if request_failed else trace.invalid_reason,
         "rule_correct": rule_correct,
         "token_f1": f1,
+        "thinking_block": trace.thinking_block,
     }
 
 

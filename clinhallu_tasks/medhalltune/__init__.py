@@ -1,6 +1,6 @@
 """MedHallTune core: records, loading, the judge prompt and verdict reader, scoring.
 
-Knows nothing of lmms-eval (the adapter is clinhallu_tasks.lmms.medhalltune_hooks).
+Knows nothing of any framework: clinhallu_tasks.evaluation drives it, the adapters translate.
 """
 
 from clinhallu_tasks.medhalltune.judge import (
@@ -18,7 +18,6 @@ from clinhallu_tasks.medhalltune.loading import (
     SAMPLE_ROOT,
     LoadedSplit,
     check_root,
-    data_root_from_env,
     load_root,
     load_split,
     missing_images,
@@ -35,8 +34,7 @@ from clinhallu_tasks.medhalltune.records import (
 from clinhallu_tasks.medhalltune.scoring import (
     JudgeSummary,
     TextScores,
-    judge_answers,
-    summarize_outcomes,
+    dimension_means,
     summarize_verdicts,
     text_scores,
 )
@@ -60,15 +58,13 @@ __all__ = [
     "build_judge_messages",
     "build_judge_request",
     "check_root",
-    "data_root_from_env",
-    "judge_answers",
+    "dimension_means",
     "load_root",
     "load_split",
     "load_templates",
     "missing_images",
     "parse_verdict",
     "strip_image_placeholder",
-    "summarize_outcomes",
     "summarize_verdicts",
     "text_scores",
 ]

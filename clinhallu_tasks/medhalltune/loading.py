@@ -17,13 +17,12 @@ silently shrink the test set); the loader counts these gaps so they can be repor
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clinhallu_tasks.errors import DataError, DataProblems, DataRootError, folder_from_env
+from clinhallu_tasks.errors import DataError, DataProblems, DataRootError
 from clinhallu_tasks.medhalltune.records import (
     IMAGES_DIR,
     QUESTION_FILES,
@@ -34,7 +33,7 @@ from clinhallu_tasks.medhalltune.records import (
     Split,
 )
 
-DATA_DIR_VARIABLE = "MEDHALLTUNE_DATA_DIR"
+DATA_DIR_VARIABLE = "MEDHALLTUNE_DATA_DIR"  # read by clinhallu_tasks.settings
 # The embedded sample: a data root in the released layout that ships with the package.
 SAMPLE_ROOT = Path(__file__).resolve().parents[1] / "data" / "medhalltune_sample"
 IMAGE_PLACEHOLDER = "<image>"
@@ -56,17 +55,6 @@ class LoadedSplit:
     @property
     def n_without_reference(self) -> int:
         return len(self.without_reference)
-
-
-def data_root_from_env(environ: Mapping[str, str] = os.environ) -> Path:
-    """The root named by MEDHALLTUNE_DATA_DIR, or a DataRootError saying how to set it."""
-    return folder_from_env(
-        DATA_DIR_VARIABLE,
-        f"Point it at a folder holding the four released MedHallTune annotation files "
-        f"({', '.join(_all_file_names())}) and an {IMAGES_DIR}/ folder with the figures "
-        "(Hugging Face dataset russellyq/MedHallTune). The embedded sample (`medhalltune_sample`) needs no data.",
-        environ,
-    )
 
 
 def strip_image_placeholder(text: str) -> str:

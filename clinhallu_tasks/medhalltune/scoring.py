@@ -1,4 +1,4 @@
-"""Turn judged answers and text comparisons into MedHallTune's reported numbers (PROTOCOL §2.2).
+"""Turn judge verdicts and text comparisons into MedHallTune's reported numbers (PROTOCOL §2.2). Pure.
 
 Every reported value is a plain mean over one split. A judge failure (the endpoint never
 gave a reply in the verdict format) is counted and left out of the judge means; it is
@@ -7,20 +7,11 @@ never replaced by a number. Text metrics compare each answer with the ground tru
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from clinhallu_tasks.judging import JudgeClient, JudgeOutcome
-from clinhallu_tasks.medhalltune.judge import (
-    DIMENSIONS,
-    JudgeTemplates,
-    Verdict,
-    build_judge_request,
-    load_templates,
-    parse_verdict,
-)
-from clinhallu_tasks.medhalltune.records import MedHallTuneItem
+from clinhallu_tasks.medhalltune.judge import DIMENSIONS, Verdict
 from clinhallu_tasks.metrics.text_similarity import (
     BertScoreResult,
     BertScoreSettings,
@@ -53,43 +44,21 @@ class JudgeSummary:
         }
 
 
+def dimension_means(scores: Sequence[Mapping[str, float]]) -> dict[str, float | None]:
+    """Plain mean of each dimension over the verdicts given (failures are not among them)."""
+    return {name: mean([score[name] for score in scores]) for name in DIMENSIONS}
+
+
 def summarize_verdicts(verdicts: Sequence[Verdict | None], *, n_without_reference: int = 0) -> JudgeSummary:
     """Plain per-dimension means over the verdicts that exist; None entries are failures."""
     judged = [v for v in verdicts if v is not None]
-    means = {name: mean([getattr(v, name) for v in judged]) for name in DIMENSIONS}
+    means = dimension_means([v.scores() for v in judged])
     return JudgeSummary(
         means=means,
         n_answers=len(verdicts),
         n_judged=len(judged),
         n_failed=len(verdicts) - len(judged),
         n_without_reference=n_without_reference,
-    )
-
-
-def judge_answers(
-    client: JudgeClient,
-    items: Sequence[MedHallTuneItem],
-    answers: Sequence[str],
-    *,
-    templates: JudgeTemplates | None = None,
-    desc: str = "medhalltune judge",
-) -> list[JudgeOutcome[Verdict]]:
-    """One judge call per answer, all issued together; outcomes in item order."""
-    if len(items) != len(answers):
-        raise ValueError(f"got {len(items)} items but {len(answers)} answers")
-    templates = templates or load_templates()
-    pairs = zip(items, answers, strict=True)
-    requests = [build_judge_request(item, answer, templates) for item, answer in pairs]
-    return client.judge_many(requests, parse_verdict, desc=desc)
-
-
-def summarize_outcomes(
-    outcomes: Sequence[JudgeOutcome[Verdict]], items: Sequence[MedHallTuneItem]
-) -> JudgeSummary:
-    """`summarize_verdicts` over client outcomes, counting the items judged without calibration."""
-    return summarize_verdicts(
-        [o.value if o.ok else None for o in outcomes],
-        n_without_reference=sum(1 for item in items if item.reference is None),
     )
 
 

@@ -1,8 +1,8 @@
-"""`clinhallu-tasks report`: leaderboards, bootstrap intervals, charts and submission.json.
+"""`clinhallu-tasks report`: leaderboards, bootstrap intervals, charts, cost and submission.json.
 
-Modules: `inputs` (reads lmms-eval output folders; the only one that knows their layout),
-`bootstrap` (seeded item resampling), `scores` (headline numbers, averages, differences),
-`tables` (Markdown and CSV), `charts` (PNG, matplotlib on demand), `submission` (schema'd JSON,
-redaction, fingerprints), `command` (argparse wiring). Nothing here imports lmms_eval, torch or
-a model backend.
+It reads only the typed run records (`clinhallu_tasks.records`) and the benchmark vocabulary
+(`clinhallu_tasks.spec`). Modules: `inputs` (records -> models), `bootstrap` (seeded item
+resampling), `scores` (every row, the average, n and status: one definition each), `provenance`
+(what produced the numbers), `tables`, `charts`, `submission` (jsonschema-checked), `command`.
+Nothing here imports lmms_eval, torch or a model backend.
 """

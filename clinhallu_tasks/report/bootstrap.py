@@ -43,12 +43,6 @@ def resample_counts(n: int, iters: int, rng: np.random.Generator, chunk: int = 2
     return out
 
 
-def masked_mean(values: Mapping[str, float | None]) -> float | None:
-    """Plain mean over the values that are not None; None when there are none."""
-    kept = [float(v) for v in values.values() if v is not None]
-    return sum(kept) / len(kept) if kept else None
-
-
 def percentile_interval(replicates: np.ndarray | None, level: float = DEFAULT_LEVEL) -> Interval | None:
     """Percentile interval of bootstrap replicates (NaN replicates ignored); None if too few remain."""
     if replicates is None:

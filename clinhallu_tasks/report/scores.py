@@ -1,159 +1,110 @@
-"""Headline numbers, intervals and model-to-model differences, from what `inputs` read.
+"""Every number of the report, from the records: one definition of each row, average, n and status.
 
-Point values come from lmms-eval's results files (the numbers the run reported); intervals come
-from the per-item data (sample logs, judgments) resampled by `bootstrap`. Where the two disagree
-the report says so. Nothing is averaged over fewer than the four ClinHallu sources unless asked.
+Point values are the ones the run wrote in its TaskSummary; intervals come from the per-item
+records (samples, judgments) resampled by `bootstrap`. Tables, charts and submission.json all
+read the `Row`s built here and compute nothing themselves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
-from clinhallu_tasks.clinhallu.items import SOURCES
-from clinhallu_tasks.report.bootstrap import Bootstrap, Interval, combine_mean, difference, masked_mean
-from clinhallu_tasks.report.inputs import (
-    JUDGED_METRICS,
-    ClinHalluTask,
-    MedHallTuneTask,
-    ModelData,
-    TaskData,
-    parse_task_name,
-)
+from clinhallu_tasks.clinhallu.items import Source
+from clinhallu_tasks.records import Cost, RecordError, TaskRecords, TaskSummary
+from clinhallu_tasks.report.bootstrap import Bootstrap, Interval, combine_mean, difference
+from clinhallu_tasks.report.inputs import ModelRecords
+from clinhallu_tasks.spec import clinhallu as ch
+from clinhallu_tasks.spec import medhalltune as mh
+from clinhallu_tasks.spec.common import Metric
 
-FOUR_SOURCES: tuple[str, ...] = tuple(s.name for s in SOURCES)
-SOURCE_LABELS: dict[str, str] = {s.name: s.label for s in SOURCES} | {"sample": "Sample"}
-SOURCE_KEYS: dict[str, str] = {s.name: s.submission_key for s in SOURCES}
-REQUIRED_RUNS: tuple[str, ...] = ("baseline", "replace_vr", "replace_vr_kr")
-ALL_RUNS: tuple[str, ...] = ("baseline", "replace_vr", "replace_kr", "replace_vr_kr")
+# complete: every released item of every required run; partial: fewer items, runs or sources;
+# sample: the embedded sample (never averaged, not comparable); missing: not run.
+Status = Literal["complete", "partial", "sample", "missing"]
+# judged: a judge was configured and answered; failed: configured, but judge metrics are None
+# (JudgeInfo.failure); not configured: no judge, so no judge metric.
+JudgeState = Literal["judged", "failed", "not configured"]
 
-# Headline symbol -> (run it is read from, lmms-eval metric) (PROTOCOL §1.6).
-HEADLINE: dict[str, tuple[str, str]] = {
-    "acc": ("baseline", "clinhallu_acc"),
-    "h_v": ("baseline", "clinhallu_h_v"),
-    "h_k": ("replace_vr", "clinhallu_h_k"),
-    "h_r": ("replace_vr_kr", "clinhallu_h_r"),
+# The ClinHallu numbers of a source row: headline metric key -> the metric, read from spec.HEADLINE's run.
+HEADLINE_METRICS: Mapping[str, Metric] = {m.key: m for m in (ch.ACC, ch.H_V, ch.H_K, ch.H_R)}
+CLINHALLU_KEYS: tuple[str, ...] = (*HEADLINE_METRICS, *(d.key for d in ch.DELTAS), ch.VALID_RATE.key)
+MEDHALLTUNE_KEYS: tuple[str, ...] = tuple(m.key for m in mh.METRICS)
+# The sample field holding each rule or text metric's per-item value.
+SAMPLE_FIELDS: Mapping[str, str] = {
+    ch.VALID_RATE.name: "valid", ch.ACC_RULE.name: "rule_correct", ch.TOKEN_F1.name: "token_f1",
+    mh.BERTSCORE.name: "bertscore", mh.METEOR.name: "meteor", mh.ROUGE_L.name: "rouge_l",
 }
-# Intervention deltas: acc(run) - acc(baseline).
-DELTAS: dict[str, str] = {"delta_v": "replace_vr", "delta_vk": "replace_vr_kr", "delta_k": "replace_kr"}
-STEP_METRIC: dict[str, str] = {
-    "baseline": "clinhallu_h_v",
-    "replace_vr": "clinhallu_h_k",
-    "replace_vr_kr": "clinhallu_h_r",
-}
-CLINHALLU_KEYS: tuple[str, ...] = ("acc", "h_v", "h_k", "h_r", "delta_v", "delta_vk", "delta_k", "valid_rate")
-MEDHALLTUNE_KEYS: tuple[str, ...] = (
-    "clinical_accuracy",
-    "clinical_relevance",
-    "detail_level",
-    "risk_level",
-    "bertscore",
-    "meteor",
-    "rouge_l",
-)
-# Relative agreement required between a results-file value and the mean of its per-item data.
-AGREEMENT_TOLERANCE = 1e-6
+AGREEMENT = 1e-6  # relative gap between a summary value and the mean of its items worth a note
 
 
-@dataclass
+@dataclass(frozen=True)
 class Estimate:
-    """One number, its bootstrap interval (None when no per-item data) and the items behind it."""
+    """One number, its interval, and why it is None when it is."""
 
     value: float | None
     ci: Interval | None = None
-    n: int | None = None
-
-    @property
-    def missing(self) -> bool:
-        """True when the number could not be computed."""
-        return self.value is None
+    missing: str | None = None  # "not run", "no judge", "judge failed", or the run's metric note
+    reps: np.ndarray | None = field(default=None, repr=False, compare=False)
+    items: frozenset[tuple[str, str]] = frozenset()  # (stratum, item id) behind the number: for pairing
 
 
-@dataclass
-class RunSummary:
-    """One ClinHallu task (a source and a run) for one model."""
-
-    task: str
-    run: str
-    n: int | None
-    n_original: int | None
-    valid_rate: Estimate
-    acc_rule: Estimate
-    acc: Estimate
-    step: Estimate | None
-    judge_counts: dict[str, dict[str, int]]
-    has_samples: bool
-    has_judgments: bool
-
-    @property
-    def partial(self) -> bool:
-        """True when the run covered a subset of the items (lmms-eval --limit)."""
-        return self.n is not None and self.n_original is not None and self.n < self.n_original
+NOT_RUN = Estimate(None, missing="not run")
 
 
-@dataclass
-class SourceResult:
-    """A ClinHallu source for one model: headline numbers, deltas and the runs behind them."""
+@dataclass(frozen=True)
+class Row:
+    """One line of a leaderboard: a ClinHallu source, the average, or a MedHallTune split."""
 
-    source: str
-    runs: dict[str, RunSummary]
-    metrics: dict[str, Estimate]
+    key: str  # submission key: "vqa-rad", "average", "sample", "P", "N"
+    label: str
+    values: Mapping[str, Estimate]
+    n: int | None  # items behind the row (ClinHallu: the baseline run's)
+    status: Status
+    judge: JudgeState | None  # None: not run
+    tasks: Mapping[str, TaskRecords]  # run or split -> records (none for the average: see its sources)
+    sources_used: tuple[str, ...] = ()  # the average: submission keys of the contributing sources
 
-    @property
-    def label(self) -> str:
-        """The leaderboard name of the source."""
-        return SOURCE_LABELS.get(self.source, self.source)
-
-    @property
-    def n(self) -> int | None:
-        """Items of the baseline run (the source's item count), None without one."""
-        base = self.runs.get("baseline")
-        return base.n if base is not None else None
-
-    @property
-    def missing_runs(self) -> list[str]:
-        """Required runs (baseline, replace_vr, replace_vr_kr) that were not found."""
-        return [r for r in REQUIRED_RUNS if r not in self.runs]
-
-    @property
-    def partial(self) -> bool:
-        """True when any run of the source covered a subset of the items."""
-        return any(r.partial for r in self.runs.values())
+    def get(self, key: str) -> Estimate:
+        return self.values.get(key, NOT_RUN)
 
 
-@dataclass
-class AverageResult:
-    """The four-source macro average; per metric, which sources went into it."""
-
-    metrics: dict[str, Estimate]
-    sources_used: dict[str, list[str]]
-
-    def partial(self, key: str) -> bool:
-        """True when `key` was averaged over fewer than four sources."""
-        used = self.sources_used.get(key, [])
-        return bool(used) and len(used) < len(FOUR_SOURCES)
-
-
-@dataclass
-class MedSplitResult:
-    """One MedHallTune split (P or N) of one subset for one model."""
+@dataclass(frozen=True)
+class Validity:
+    """One task: validity after the first attempt and after resampling (issue 10), and its verdicts."""
 
     task: str
-    subset: str
-    split: str
-    n: int | None
-    n_original: int | None
-    metrics: dict[str, Estimate]
-    judge_counts: dict[str, dict[str, int]]
-    has_samples: bool
+    items: int
+    items_released: int | None
+    valid_first_attempt: float | None  # percent of items; None for MedHallTune (nothing to validate)
+    valid: float | None
+    resampled: int  # items generated more than once
+    max_attempts: int
+    judged: int  # verdicts by a judge call
+    settled: int  # decided without one (an invalid trace, an empty step)
+    failed: int
+    cached: int
 
-    @property
-    def partial(self) -> bool:
-        """True when the split covered a subset of the items (lmms-eval --limit)."""
-        return self.n is not None and self.n_original is not None and self.n < self.n_original
+
+def validity(records: TaskRecords) -> Validity:
+    s = records.summary
+
+    def percent(key: str) -> float | None:
+        if s.benchmark != "clinhallu":
+            return None
+        if key not in s.counts:
+            raise RecordError(records.files.summary, None, f"counts.{key}", "missing")
+        return 100.0 * s.counts[key] / s.items if s.items else None
+
+    attempts = [sample.generation.attempts for sample in records.samples]
+    statuses = [j.status for j in records.judgments]
+    return Validity(s.task, s.items, s.items_released, percent("valid_first_attempt"), percent("valid"),
+                    sum(a > 1 for a in attempts), max(attempts, default=0), statuses.count("judged"),
+                    statuses.count("settled"), statuses.count("failed"), sum(j.from_cache for j in records.judgments))
 
 
 @dataclass
@@ -161,31 +112,32 @@ class ModelReport:
     """Everything the report says about one model."""
 
     name: str
-    data: ModelData
-    sources: dict[str, SourceResult]
-    average: AverageResult | None
-    medhalltune: dict[str, dict[str, MedSplitResult]]  # subset -> split -> result
-    notes: list[str] = field(default_factory=list)
+    records: ModelRecords
+    sources: list[Row]  # the four sources, in leaderboard order (missing ones too)
+    average: Row | None  # None: not every source ran and a partial average was not asked for
+    others: list[Row]  # the sample source
+    medhalltune: dict[bool, list[Row]]  # sample? -> P and N rows (missing ones too)
+    validity: list[Validity]  # every task, by name
+    notes: list[str]
 
     @property
-    def main_sources(self) -> list[SourceResult]:
-        """Results for the four ClinHallu sources that were run, in leaderboard order."""
-        return [self.sources[s] for s in FOUR_SOURCES if s in self.sources]
+    def clinhallu_rows(self) -> list[Row]:
+        """The average, the four sources (those not run too, once any ran), the sample."""
+        sources = self.sources if any(r.status != "missing" for r in self.sources) else []
+        return ([self.average] if self.average else []) + sources + self.others
 
     @property
-    def other_sources(self) -> list[SourceResult]:
-        """Results for other sources (the sample subset), never averaged."""
-        return [r for s, r in self.sources.items() if s not in FOUR_SOURCES]
+    def summaries(self) -> list[TaskSummary]:
+        return [r.summary for _, r in sorted(self.records.tasks.items())]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Difference:
-    """Model a minus model b on one number, with the interval of the difference."""
+    """Model a minus model b on one number, paired by item where they share items."""
 
     a: str
     b: str
-    benchmark: str  # "clinhallu" or "medhalltune"
-    scope: str  # source label, "Average", or "P"/"N" (with a subset prefix for sample subsets)
+    scope: str
     metric: str
     value: float
     ci: Interval | None
@@ -194,346 +146,230 @@ class Difference:
 
 @dataclass
 class Report:
-    """The whole report: per-model results and pairwise differences."""
-
     models: list[ModelReport]
     differences: list[Difference]
     bootstrap: Bootstrap
     allow_partial_average: bool
-    notes: list[str] = field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- averaging
+# --------------------------------------------------------------------------- one definition each
 
 
-def macro_average(
-    per_source: Mapping[str, float | None],
-    sources: Sequence[str] = FOUR_SOURCES,
-    allow_partial: bool = False,
-) -> tuple[float | None, list[str]]:
-    """Unweighted mean over `sources`, and the sources used.
-
-    None (with no sources) unless every source has a value, or `allow_partial` and at least one does.
-    """
-    used = [s for s in sources if per_source.get(s) is not None]
-    if not used or (len(used) < len(sources) and not allow_partial):
-        return None, []
-    return sum(float(per_source[s]) for s in used) / len(used), used  # type: ignore[arg-type]
+def row_status(summaries: Sequence[TaskSummary], *, sample: bool, all_parts: bool) -> Status:
+    """The status of any row: its tasks' summaries, whether it is the sample, whether no part is absent."""
+    if not summaries:
+        return "missing"
+    if sample:
+        return "sample"
+    return "complete" if all_parts and all(s.complete for s in summaries) else "partial"
 
 
-def clinhallu_average(
-    per_source: Mapping[str, Mapping[str, float | None]],
-    keys: Sequence[str] = CLINHALLU_KEYS,
-    allow_partial: bool = False,
-) -> dict[str, tuple[float | None, list[str]]]:
-    """The leaderboard "Avg" row: for each key, the macro average over the four sources."""
-    return {
-        key: macro_average({s: vals.get(key) for s, vals in per_source.items()}, allow_partial=allow_partial)
-        for key in keys
-    }
+def judge_state(summaries: Iterable[TaskSummary]) -> JudgeState | None:
+    """Failed over not configured over judged: a row is as good as its worst task."""
+    infos = [s.judge for s in summaries]
+    if not infos:
+        return None
+    if any(j.failure for j in infos):
+        return "failed"
+    return "judged" if all(j.configured for j in infos) else "not configured"
 
 
-# --------------------------------------------------------------------------- building
+def mean_of(parts: Sequence[Estimate], boot: Bootstrap) -> Estimate:
+    """The unweighted mean of estimates (the average's rule); None, with the first reason, if any part is."""
+    for part in parts:
+        if part.value is None:
+            return Estimate(None, missing=part.missing)
+    reps = combine_mean([p.reps for p in parts])
+    value = sum(p.value for p in parts) / len(parts)  # type: ignore[misc]
+    return Estimate(value, boot.interval(reps), None, reps, frozenset().union(*(p.items for p in parts)))
 
 
-def _stratum(task: ClinHalluTask | MedHallTuneTask) -> str:
-    if isinstance(task, ClinHalluTask):
-        return f"clinhallu:{task.source}"
-    return f"medhalltune:{task.subset or 'full'}:{task.split}"
+def minus(a: Estimate, b: Estimate, boot: Bootstrap) -> Estimate:
+    """a − b, paired by item (the same draws)."""
+    if a.value is None or b.value is None:
+        return Estimate(None, missing=a.missing or b.missing)
+    reps = difference(a.reps, b.reps)
+    return Estimate(a.value - b.value, boot.interval(reps), None, reps, a.items | b.items)
+
+
+def average(sources: Sequence[Row], boot: Bootstrap, allow_partial: bool) -> Row | None:
+    """The leaderboard's Avg over spec.AVERAGE_SOURCES: its values, n, status, from the sources with a baseline."""
+    used = [row for row in sources if "baseline" in row.tasks]
+    if not used or (len(used) < len(ch.AVERAGE_SOURCES) and not allow_partial):
+        return None
+    summaries = [t.summary for row in used for t in row.tasks.values()]
+    all_parts = len(used) == len(ch.AVERAGE_SOURCES) and all(r.status == "complete" for r in used)
+    return Row(
+        "average",
+        f"Average (macro over {len(ch.AVERAGE_SOURCES)} sources)" if len(used) == len(ch.AVERAGE_SOURCES)
+        else f"Average ({len(used)} of {len(ch.AVERAGE_SOURCES)} sources)",
+        {key: mean_of([row.get(key) for row in used], boot) for key in CLINHALLU_KEYS},
+        sum(row.tasks["baseline"].summary.items for row in used),
+        row_status(summaries, sample=False, all_parts=all_parts),
+        judge_state(summaries),
+        {},  # its tasks are the sources'
+        tuple(row.key for row in used),
+    )
+
+
+# --------------------------------------------------------------------------- per item
+
+
+def stratum(summary: TaskSummary) -> str:
+    """Items are resampled within one ClinHallu source or one MedHallTune task."""
+    return f"clinhallu:{summary.source}" if summary.benchmark == "clinhallu" else f"medhalltune:{summary.task}"
+
+
+def item_values(records: TaskRecords, metric: Metric) -> dict[str, float | None]:
+    """The metric's value for each item, on the metric's scale (None: left out of the metric)."""
+    scale = 100.0 if metric.scale == "percent" else 1.0
+    if metric.kind == "judge" and records.summary.benchmark == "medhalltune":
+        return {
+            j.item_id: float(j.scores[metric.key]) if j.scores and j.status != "failed" else None
+            for j in records.judgments if j.metric == mh.JUDGE_METRIC
+        }
+    if metric.kind == "judge":
+        return {j.item_id: None if j.value is None else scale * j.value
+                for j in records.judgments if j.metric == metric.name}
+    values = (getattr(s, SAMPLE_FIELDS[metric.name]) for s in records.samples)
+    return {s.item_id: None if v is None else scale * float(v) for s, v in zip(records.samples, values, strict=True)}
+
+
+def why_missing(summary: TaskSummary, metric: Metric) -> str:
+    if metric.kind == "judge" and summary.judge.failure:
+        return "judge failed"
+    if metric.kind == "judge" and not summary.judge.configured:
+        return "no judge"
+    return summary.metric_notes.get(metric.name, "not computed")
 
 
 class _Builder:
-    def __init__(self, models: Sequence[ModelData], boot: Bootstrap, allow_partial: bool) -> None:
-        self.models = models
-        self.boot = boot
-        self.allow_partial = allow_partial
-        # (model index, scope, key) -> replicates; scope is a stratum or "clinhallu:average"
-        self.reps: dict[tuple[int, str, str], np.ndarray | None] = {}
-        # (model index, scope, key) -> item ids behind the value (for pairing)
-        self.items: dict[tuple[int, str, str], frozenset[str]] = {}
-        # model index -> task -> metrics that have a value but no per-item data (so no interval)
-        self.no_items: dict[int, dict[str, list[str]]] = {}
+    def __init__(self, models: Sequence[ModelRecords], boot: Bootstrap, allow_partial: bool) -> None:
+        self.boot, self.allow_partial = boot, allow_partial
+        for model in models:  # one universe per stratum before any draw: models pair by item
+            for records in model.tasks.values():
+                boot.add_items(stratum(records.summary), (s.item_id for s in records.samples))
 
-    # -- registration: every item id of every model, before any draw
-    def register(self) -> None:
-        """Register every item id of every model before any draw (pairing needs one universe)."""
-        for model in self.models:
-            for name, task in model.tasks.items():
-                kind = parse_task_name(name)
-                if kind is None:
+    def estimate(self, records: TaskRecords | None, metric: Metric, notes: list[str]) -> Estimate:
+        if records is None:
+            return NOT_RUN
+        summary = records.summary
+        if metric.name not in summary.metrics:
+            raise RecordError(records.files.summary, None, f"metrics.{metric.name}", "missing")
+        value = summary.metrics[metric.name]
+        per_item = item_values(records, metric)
+        counted = [v for v in per_item.values() if v is not None]
+        if value is not None and counted:
+            mean = sum(counted) / len(counted)
+            if abs(mean - value) > AGREEMENT * max(1.0, abs(value)):
+                notes.append(f"{summary.task}: {metric.name} is {value:.4f} in the summary but {mean:.4f} over "
+                             "its items; the interval comes from the items")
+        if value is None:
+            return Estimate(None, missing=why_missing(summary, metric))
+        name = stratum(summary)
+        reps = self.boot.replicates(name, per_item)
+        return Estimate(value, self.boot.interval(reps), None, reps, frozenset((name, i) for i in per_item))
+
+    def source(self, source: Source, tasks: dict[str, TaskRecords], notes: list[str]) -> Row:
+        est = {key: self.estimate(tasks.get(ch.HEADLINE[key]), metric, notes)
+               for key, metric in HEADLINE_METRICS.items()}
+        for delta in ch.DELTAS:
+            est[delta.key] = minus(self.estimate(tasks.get(delta.run), ch.ACC, notes), est["acc"], self.boot)
+        est[ch.VALID_RATE.key] = self.estimate(tasks.get("baseline"), ch.VALID_RATE, notes)
+        summaries = [t.summary for t in tasks.values()]
+        absent = [run.name for run in ch.INDEPENDENT_RUNS if run.name not in tasks]
+        if tasks and absent:
+            notes.append(f"ClinHallu {source.label}: no {', '.join(absent)} run; its numbers are missing")
+        base = tasks.get("baseline")
+        return Row(source.submission_key, source.label, est, base.summary.items if base else None,
+                   row_status(summaries, sample=source not in ch.AVERAGE_SOURCES, all_parts=not absent),
+                   judge_state(summaries), tasks)
+
+    def split(self, task: mh.SplitTask, records: TaskRecords | None, notes: list[str]) -> Row:
+        summaries = [records.summary] if records else []
+        values = {m.key: self.estimate(records, m, notes) for m in mh.METRICS}
+        return Row(task.split, task.split, values, records.summary.items if records else None,
+                   row_status(summaries, sample=task.sample, all_parts=True), judge_state(summaries),
+                   {task.split: records} if records else {})
+
+    def model(self, data: ModelRecords) -> ModelReport:
+        notes: list[str] = []
+        by_source: dict[str, dict[str, TaskRecords]] = {}
+        splits: dict[str, TaskRecords] = {}
+        for name, records in sorted(data.tasks.items()):
+            parsed = ch.parse_task_name(name)
+            if parsed is not None:
+                by_source.setdefault(parsed[0].name, {})[parsed[1].name] = records
+            elif mh.parse_task_name(name) is not None:
+                splits[name] = records
+            else:
+                raise RecordError(records.files.summary, None, "task", f"{name!r} is no ClinHallu or MedHallTune task")
+        sources = [self.source(s, by_source.get(s.name, {}), notes) for s in ch.AVERAGE_SOURCES]
+        others = [self.source(s, by_source[s.name], notes)
+                  for s in ch.ALL_SOURCES if s not in ch.AVERAGE_SOURCES and s.name in by_source]
+        avg = average(sources, self.boot, self.allow_partial)
+        ran = [r.label for r in sources if r.status != "missing"]
+        if ran and avg is None:
+            notes.append(f"ClinHallu average not computed: only {', '.join(ran)} ran "
+                         "(pass --allow-partial-average to average the sources present, marked partial)")
+        medhalltune: dict[bool, list[Row]] = {}
+        for sample in (False, True):
+            tasks = [t for t in mh.TASKS if t.sample == sample]
+            if any(t.name in splits for t in tasks):
+                medhalltune[sample] = [self.split(t, splits.get(t.name), notes) for t in tasks]
+        by_note: dict[str, list[str]] = {}  # the run's reason for each None metric, said once
+        for name, records in sorted(data.tasks.items()):
+            for metric, note in records.summary.metric_notes.items():
+                by_note.setdefault(note, []).append(f"{name} {metric}")
+        notes += [f"{note} ({', '.join(where)})" for note, where in by_note.items()]
+        checks = [validity(t) for _, t in sorted(data.tasks.items())]
+        return ModelReport(data.name, data, sources, avg, others, medhalltune, checks, notes)
+
+
+def _scopes(m: ModelReport) -> dict[tuple[str, str], tuple[Row, tuple[str, ...]]]:
+    headline = (*HEADLINE_METRICS, *(d.key for d in ch.DELTAS))
+    scopes = {("clinhallu", r.label): (r, headline) for r in m.clinhallu_rows if r.status != "missing"}
+    for sample, rows in m.medhalltune.items():
+        for r in rows:
+            scopes[("medhalltune", f"{'sample ' if sample else ''}{r.label}")] = (r, MEDHALLTUNE_KEYS)
+    return scopes
+
+
+def differences(models: Sequence[ModelReport], boot: Bootstrap) -> list[Difference]:
+    """Every pair of models on every number both have."""
+    out = []
+    for a, b in itertools.combinations(models, 2):
+        sa, sb = _scopes(a), _scopes(b)
+        for scope in [s for s in sa if s in sb]:
+            (ra, keys), (rb, _) = sa[scope], sb[scope]
+            if ra.sources_used != rb.sources_used:  # averages over different sources do not compare
+                continue
+            for key in keys:
+                d = minus(ra.get(key), rb.get(key), boot)
+                if d.value is None:
                     continue
-                ids = set(task.sample_item_ids() or [])
-                for metric in _metrics_for(kind):
-                    values = task.item_values(metric)
-                    if values:
-                        ids.update(values)
-                self.boot.add_items(_stratum(kind), ids)
-
-    def estimate(self, mi: int, task: TaskData, stratum: str, metric: str, key: str, notes: list[str]) -> Estimate:
-        """One number from a task: the results-file value, with an interval from its per-item data."""
-        per_item = task.item_values(metric)
-        from_items = masked_mean(per_item) if per_item is not None else None
-        if metric in task.metrics:
-            value = task.metrics[metric]
-        else:
-            value = from_items
-            if value is not None:
-                notes.append(f"{task.task}: {metric} not in the results file; computed from per-item data")
-        n = sum(v is not None for v in per_item.values()) if per_item is not None else None
-        reps = self.boot.replicates(stratum, per_item) if value is not None else None
-        if value is not None and from_items is not None:
-            if abs(value - from_items) > AGREEMENT_TOLERANCE * max(1.0, abs(value)):
-                notes.append(
-                    f"{task.task}: {metric} is {value:.4f} in the results file but {from_items:.4f} "
-                    "from the per-item data; the interval comes from the per-item data"
-                )
-        elif value is None and from_items is not None:
-            notes.append(f"{task.task}: {metric} is null in the results file although per-item data exist")
-        if value is not None and per_item is None:
-            self.no_items.setdefault(mi, {}).setdefault(task.task, []).append(metric)
-        self.reps[(mi, stratum, key)] = reps
-        if per_item is not None:  # every item evaluated, counted or not: what pairing is about
-            self.items[(mi, stratum, key)] = frozenset(per_item)
-        return Estimate(value, self.boot.interval(reps), n)
-
-    def run_summary(self, mi: int, task: TaskData, kind: ClinHalluTask, notes: list[str]) -> RunSummary:
-        """Validity, rule accuracy, judged accuracy and step rate of one ClinHallu task."""
-        stratum = _stratum(kind)
-        run = kind.run
-        step_metric = STEP_METRIC.get(run)
-        step = self.estimate(mi, task, stratum, step_metric, f"{run}:{step_metric}", notes) if step_metric else None
-        n = task.n_effective
-        if n is None and task.samples is not None:
-            n = len(task.samples)
-        return RunSummary(
-            task=task.task,
-            run=run,
-            n=n,
-            n_original=task.n_original,
-            valid_rate=self.estimate(mi, task, stratum, "clinhallu_valid_rate", f"{run}:valid_rate", notes),
-            acc_rule=self.estimate(mi, task, stratum, "clinhallu_acc_rule", f"{run}:acc_rule", notes),
-            acc=self.estimate(mi, task, stratum, "clinhallu_acc", f"{run}:acc", notes),
-            step=step,
-            judge_counts=task.judgment_counts(),
-            has_samples=task.has_samples,
-            has_judgments=bool(task.judgments),
-        )
-
-    def source_result(self, mi: int, source: str, runs: dict[str, RunSummary]) -> SourceResult:
-        """Headline numbers and intervention deltas of one source from its runs."""
-        stratum = f"clinhallu:{source}"
-        metrics: dict[str, Estimate] = {}
-        for key, (run, metric) in HEADLINE.items():
-            summary = runs.get(run)
-            est = None
-            if summary is not None:
-                est = summary.acc if key == "acc" else summary.step
-            metrics[key] = est if est is not None else Estimate(None)
-            run_key = f"{run}:acc" if key == "acc" else f"{run}:{metric}"
-            self.reps[(mi, stratum, key)] = self.reps.get((mi, stratum, run_key))
-            if (mi, stratum, run_key) in self.items:
-                self.items[(mi, stratum, key)] = self.items[(mi, stratum, run_key)]
-        base = runs.get("baseline")
-        for key, run in DELTAS.items():
-            other = runs.get(run)
-            if base is None or other is None or base.acc.value is None or other.acc.value is None:
-                metrics[key] = Estimate(None)
-                self.reps[(mi, stratum, key)] = None
-                continue
-            reps = difference(self.reps.get((mi, stratum, f"{run}:acc")), self.reps.get((mi, stratum, "baseline:acc")))
-            self.reps[(mi, stratum, key)] = reps
-            a = self.items.get((mi, stratum, f"{run}:acc"))
-            b = self.items.get((mi, stratum, "baseline:acc"))
-            if a is not None and b is not None:
-                self.items[(mi, stratum, key)] = a | b
-            metrics[key] = Estimate(other.acc.value - base.acc.value, self.boot.interval(reps), None)
-        metrics["valid_rate"] = base.valid_rate if base is not None else Estimate(None)
-        self.reps[(mi, stratum, "valid_rate")] = self.reps.get((mi, stratum, "baseline:valid_rate"))
-        return SourceResult(source, dict(sorted(runs.items(), key=lambda kv: ALL_RUNS.index(kv[0]))), metrics)
-
-    def average(self, mi: int, sources: dict[str, SourceResult], notes: list[str]) -> AverageResult | None:
-        """The four-source macro average (partial only when allowed), with stratified intervals."""
-        present = [s for s in FOUR_SOURCES if s in sources]
-        if not present:
-            return None
-        values = {s: {k: sources[s].metrics[k].value for k in CLINHALLU_KEYS} for s in present}
-        averaged = clinhallu_average(values, allow_partial=self.allow_partial)
-        metrics: dict[str, Estimate] = {}
-        used_by_key: dict[str, list[str]] = {}
-        for key, (value, used) in averaged.items():
-            used_by_key[key] = used
-            if value is None:
-                metrics[key] = Estimate(None)
-                self.reps[(mi, "clinhallu:average", key)] = None
-                continue
-            reps = combine_mean([self.reps.get((mi, f"clinhallu:{s}", key)) for s in used])
-            self.reps[(mi, "clinhallu:average", key)] = reps
-            n_parts = [sources[s].metrics[key].n for s in used]
-            n = sum(n_parts) if all(x is not None for x in n_parts) else None  # type: ignore[misc]
-            metrics[key] = Estimate(value, self.boot.interval(reps), n)
-        if any(metrics[k].value is None for k in ("acc", "h_v", "h_k", "h_r")):
-            missing = [
-                SOURCE_LABELS[s]
-                for s in FOUR_SOURCES
-                if s not in sources or any(sources[s].metrics[k].value is None for k in ("acc", "h_v", "h_k", "h_r"))
-            ]
-            if missing and not self.allow_partial:
-                notes.append(
-                    "ClinHallu average not computed for numbers missing in "
-                    + ", ".join(missing)
-                    + " (pass --allow-partial-average to average the sources present)"
-                )
-        return AverageResult(metrics, used_by_key)
-
-    def medhalltune(self, mi: int, task: TaskData, kind: MedHallTuneTask, notes: list[str]) -> MedSplitResult:
-        """The MedHallTune numbers of one split."""
-        stratum = _stratum(kind)
-        metrics = {key: self.estimate(mi, task, stratum, f"medhalltune_{key}", key, notes) for key in MEDHALLTUNE_KEYS}
-        n = task.n_effective if task.n_effective is not None else (len(task.samples) if task.samples else None)
-        return MedSplitResult(
-            task=task.task,
-            subset=kind.subset,
-            split=kind.split,
-            n=n,
-            n_original=task.n_original,
-            metrics=metrics,
-            judge_counts=task.judgment_counts(),
-            has_samples=task.has_samples,
-        )
-
-    def model(self, mi: int, data: ModelData) -> ModelReport:
-        """Everything for one model, with notes on what is missing or partial."""
-        notes = list(data.warnings)
-        runs: dict[str, dict[str, RunSummary]] = {}
-        med: dict[str, dict[str, MedSplitResult]] = {}
-        for name in sorted(data.tasks):
-            task = data.tasks[name]
-            kind = parse_task_name(name)
-            if isinstance(kind, ClinHalluTask):
-                runs.setdefault(kind.source, {})[kind.run] = self.run_summary(mi, task, kind, notes)
-            elif isinstance(kind, MedHallTuneTask):
-                med.setdefault(kind.subset, {})[kind.split] = self.medhalltune(mi, task, kind, notes)
-        order = [s for s in FOUR_SOURCES if s in runs] + sorted(s for s in runs if s not in FOUR_SOURCES)
-        sources = {s: self.source_result(mi, s, runs[s]) for s in order}
-        for result in sources.values():
-            if result.missing_runs:
-                notes.append(f"ClinHallu {result.label}: no {', '.join(result.missing_runs)} run; shown as missing")
-            if result.partial:
-                notes.append(f"ClinHallu {result.label}: evaluated on a subset of the items (--limit); partial")
-        if runs and not all(s in runs for s in FOUR_SOURCES):
-            absent = [SOURCE_LABELS[s] for s in FOUR_SOURCES if s not in runs]
-            if len(absent) < len(FOUR_SOURCES):
-                notes.append(f"ClinHallu: no runs for {', '.join(absent)}; shown as missing")
-        average = self.average(mi, sources, notes) if any(s in FOUR_SOURCES for s in runs) else None
-        for subset, splits in med.items():
-            for split in ("P", "N"):
-                if split not in splits:
-                    notes.append(f"MedHallTune{' ' + subset if subset else ''}: no {split} split; shown as missing")
-            for r in splits.values():
-                if r.partial:
-                    notes.append(f"{r.task}: evaluated on a subset of the items (--limit); partial")
-        notes.extend(_no_item_notes(self.no_items.get(mi, {}), data))
-        return ModelReport(data.name, data, sources, average, med, notes)
-
-    def differences(self, reports: Sequence[ModelReport]) -> list[Difference]:
-        """Every pair of models on every number both have, with paired intervals."""
-        out: list[Difference] = []
-        for (ia, a), (ib, b) in itertools.combinations(enumerate(reports), 2):
-            for label, stratum, ea, eb, keys in _comparable(a, b):
-                for key in keys:
-                    va, vb = ea.get(key), eb.get(key)
-                    if va is None or vb is None or va.value is None or vb.value is None:
-                        continue
-                    reps = difference(self.reps.get((ia, stratum, key)), self.reps.get((ib, stratum, key)))
-                    out.append(
-                        Difference(
-                            a=a.name,
-                            b=b.name,
-                            benchmark="clinhallu" if stratum.startswith("clinhallu") else "medhalltune",
-                            scope=label,
-                            metric=key,
-                            value=va.value - vb.value,
-                            ci=self.boot.interval(reps),
-                            pairing=self._pairing(ia, ib, stratum, key, a),
-                        )
-                    )
-        return out
-
-    def _pairing(self, ia: int, ib: int, stratum: str, key: str, a: ModelReport) -> str:
-        if stratum == "clinhallu:average":
-            kinds = {
-                self._pairing(ia, ib, f"clinhallu:{s}", key, a)
-                for s in (a.average.sources_used.get(key, []) if a.average else [])
-            }
-            return kinds.pop() if len(kinds) == 1 else ("overlapping items" if kinds else "no per-item data")
-        sa, sb = self.items.get((ia, stratum, key)), self.items.get((ib, stratum, key))
-        if sa is None or sb is None:
-            return "no per-item data"
-        if sa == sb:
-            return "same items"
-        return "overlapping items" if sa & sb else "disjoint items"
+                ia, ib = ra.get(key).items, rb.get(key).items
+                pairing = ("no per-item data" if not ia or not ib else "same items" if ia == ib
+                           else "overlapping items" if ia & ib else "disjoint items")
+                out.append(Difference(a.name, b.name, scope[1], key, d.value, d.ci, pairing))
+    return out
 
 
-def _no_item_notes(missing: Mapping[str, list[str]], data: ModelData) -> list[str]:
-    """One note per set of metrics that lack per-item data, naming the tasks and the likely cause."""
-    by_metrics: dict[tuple[str, ...], list[str]] = {}
-    for task, metrics in sorted(missing.items()):
-        by_metrics.setdefault(tuple(dict.fromkeys(metrics)), []).append(task)
-    notes = []
-    for metrics, tasks in by_metrics.items():
-        causes = []
-        if any(not data.tasks[t].has_samples for t in tasks):
-            causes.append("no sample log (run lmms-eval with --log_samples)")
-        if any(not data.tasks[t].judgments for t in tasks) and any(
-            m in JUDGED_METRICS or m.startswith("medhalltune_") for m in metrics
-        ):
-            causes.append("no judgments file")
-        where = ", ".join(tasks) if len(tasks) <= 4 else f"{len(tasks)} tasks ({tasks[0]}, ..., {tasks[-1]})"
-        notes.append(
-            f"no per-item data for {', '.join(metrics)} in {where}"
-            + (f" ({'; '.join(causes)})" if causes else "")
-            + ": these numbers have no interval"
-        )
-    return notes
-
-
-def _metrics_for(kind: ClinHalluTask | MedHallTuneTask) -> tuple[str, ...]:
-    if isinstance(kind, ClinHalluTask):
-        step = STEP_METRIC.get(kind.run)
-        return ("clinhallu_valid_rate", "clinhallu_acc_rule", "clinhallu_acc") + ((step,) if step else ())
-    return tuple(f"medhalltune_{k}" for k in MEDHALLTUNE_KEYS)
-
-
-def _comparable(
-    a: ModelReport, b: ModelReport
-) -> list[tuple[str, str, Mapping[str, Estimate], Mapping[str, Estimate], tuple[str, ...]]]:
-    rows: list[tuple[str, str, Mapping[str, Estimate], Mapping[str, Estimate], tuple[str, ...]]] = []
-    keys = ("acc", "h_v", "h_k", "h_r", "delta_v", "delta_vk", "delta_k")
-    for s in [*FOUR_SOURCES, *sorted({*a.sources, *b.sources} - set(FOUR_SOURCES))]:
-        if s in a.sources and s in b.sources:
-            rows.append((SOURCE_LABELS.get(s, s), f"clinhallu:{s}", a.sources[s].metrics, b.sources[s].metrics, keys))
-    if a.average is not None and b.average is not None:
-        rows.append(("Average", "clinhallu:average", a.average.metrics, b.average.metrics, keys))
-    for subset in sorted(set(a.medhalltune) & set(b.medhalltune)):
-        for split in ("P", "N"):
-            ra, rb = a.medhalltune[subset].get(split), b.medhalltune[subset].get(split)
-            if ra is not None and rb is not None:
-                label = f"{subset} {split}" if subset else split
-                stratum = f"medhalltune:{subset or 'full'}:{split}"
-                rows.append((label, stratum, ra.metrics, rb.metrics, MEDHALLTUNE_KEYS))
-    return rows
+def total_cost(costs: Iterable[Cost]) -> Cost:
+    """Field by field sum; an optional field is None when any part lacks it (a partial sum would mislead)."""
+    costs = list(costs)
+    totals: dict[str, float | int | None] = {}
+    for name in (f.name for f in dataclasses.fields(Cost)):
+        values = [getattr(c, name) for c in costs]
+        totals[name] = None if any(v is None for v in values) else sum(values)
+    return Cost(**totals)  # type: ignore[arg-type]
 
 
 def build_report(
-    models: Sequence[ModelData],
-    iters: int = 2000,
-    seed: int = 0,
-    level: float = 0.95,
+    models: Sequence[ModelRecords], iters: int = 2000, seed: int = 0, level: float = 0.95,
     allow_partial_average: bool = False,
 ) -> Report:
-    """Compute every table's numbers, intervals and pairwise differences for `models`."""
     boot = Bootstrap(iters=iters, seed=seed, level=level)
     builder = _Builder(models, boot, allow_partial_average)
-    builder.register()
-    reports = [builder.model(i, m) for i, m in enumerate(models)]
-    return Report(reports, builder.differences(reports), boot, allow_partial_average)
+    reports = [builder.model(m) for m in models]
+    return Report(reports, differences(reports, boot), boot, allow_partial_average)

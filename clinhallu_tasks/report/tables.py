@@ -1,521 +1,308 @@
-"""Human-facing tables: leaderboard.md and the CSV files, rounded as the benchmarks publish.
+"""leaderboard.md, the CSV files and the console summary, from `scores.Report` (nothing computed here).
 
-ClinHallu numbers are percent with one decimal; MedHallTune numbers two decimals. Full precision
-lives in submission.json only. A missing number is "—" in Markdown and empty in CSV.
+ClinHallu numbers are percent with one decimal, MedHallTune two decimals, as the benchmarks
+publish; full precision is in submission.json. A number that is missing says why: "—" not run,
+"no judge" (none configured), "judge failed" (configured, but it failed).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
+from clinhallu_tasks.records import TaskRecords
+from clinhallu_tasks.report.provenance import provenance
 from clinhallu_tasks.report.scores import (
-    FOUR_SOURCES,
+    HEADLINE_METRICS,
     MEDHALLTUNE_KEYS,
-    SOURCE_LABELS,
-    Difference,
     Estimate,
     ModelReport,
     Report,
-    SourceResult,
+    Row,
+    Validity,
+    total_cost,
 )
+from clinhallu_tasks.spec import clinhallu as ch
+from clinhallu_tasks.spec import medhalltune as mh
 
-AVERAGE_LABEL = "Average (macro over 4 sources)"  # as in the official leaderboard CSV
 DASH = "—"
-HEADLINE_COLUMNS = (("acc", "Acc", "acc"), ("h_v", "H^V", "H_V"), ("h_k", "H^K", "H_K"), ("h_r", "H^R", "H_R"))
-MEDHALLTUNE_COLUMNS = (
-    ("clinical_accuracy", "Clin. Acc", "clin_acc"),
-    ("clinical_relevance", "Clin. Rel", "clin_rel"),
-    ("detail_level", "Detail", "detail"),
-    ("risk_level", "Risk", "risk"),
-    ("bertscore", "BERTScore", "bertscore"),
-    ("meteor", "METEOR", "meteor"),
-)
-METRIC_LABELS = {
-    "acc": "Acc",
-    "h_v": "H^V",
-    "h_k": "H^K",
-    "h_r": "H^R",
-    "delta_v": "ΔV",
-    "delta_vk": "ΔVK",
-    "delta_k": "ΔK",
-    "valid_rate": "Valid",
-    "clinical_accuracy": "Clinical Accuracy",
-    "clinical_relevance": "Clinical Relevance",
-    "detail_level": "Detail Level",
-    "risk_level": "Risk Level",
-    "bertscore": "BERTScore",
-    "meteor": "METEOR",
-    "rouge_l": "ROUGE-L",
+SHOWN_MISSING = ("no judge", "judge failed")  # reasons a cell names; any other missing number is a dash
+LABELS: Mapping[str, str] = {
+    m.key: m.label for m in (*HEADLINE_METRICS.values(), ch.VALID_RATE, *mh.METRICS, *ch.DELTAS)
 }
+INTERVENTION = (ch.ACC.key, *(d.key for d in ch.DELTAS))
+HEADLINE_SCORE = mh.DIMENSIONS[0].key  # clinical accuracy: MedHallTune's number in the console line
+COST_COLUMNS = (
+    ("judge_calls", "Judge calls"), ("cache_hits", "Cache hits"), ("reasks", "Re-asks"),
+    ("judge_failures", "Judge failures"), ("prompt_tokens", "Prompt tokens"),
+    ("completion_tokens", "Completion tokens"), ("judge_seconds", "Judge s"),
+    ("generated_characters", "Generated chars"), ("generated_tokens", "Generated tokens"),
+    ("generation_seconds", "Generation s"), ("estimated_usd", "Est. USD"),
+)
 
 
-def decimals(metric: str) -> int:
-    """Display precision: one decimal for ClinHallu percentages, two for MedHallTune."""
-    return 2 if metric in MEDHALLTUNE_KEYS else 1
+def places(key: str) -> int:
+    return 2 if key in MEDHALLTUNE_KEYS else 1
 
 
-def fmt(value: float | None, places: int, missing: str = DASH, sign: bool = False) -> str:
-    """A rounded number (never "-0.0"), or the missing marker."""
+def fmt(value: float | None, digits: int, sign: bool = False) -> str:
+    """A rounded number, never "-0.0"; "" for None."""
     if value is None:
-        return missing
-    text = f"{value:+.{places}f}" if sign else f"{value:.{places}f}"
-    if text.lstrip("+-").strip("0.") == "":
-        text = f"{0.0:.{places}f}"
-    return text
-
-
-def fmt_ci(est: Estimate | None, places: int, sign: bool = False) -> str:
-    """'63.6 [60.1, 67.0]', '63.6' without an interval, '—' when missing."""
-    if est is None or est.value is None:
-        return DASH
-    text = fmt(est.value, places, sign=sign)
-    if est.ci is not None:
-        text += f" [{fmt(est.ci[0], places, sign=sign)}, {fmt(est.ci[1], places, sign=sign)}]"
-    return text
-
-
-def md_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: Sequence[str] | None = None) -> str:
-    """A GitHub Markdown table (cells have '|' escaped)."""
-    align = align or ["l", "l"] + ["r"] * (len(header) - 2)
-    marks = {"l": ":---", "r": "---:", "c": ":---:"}
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join(marks[a] for a in align) + " |",
-    ]
-    for row in rows:
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
-    return "\n".join(lines)
-
-
-def _flag(source: SourceResult) -> str:
-    return "*" if source.partial else ""
-
-
-def _avg_flag(model: ModelReport, key: str) -> str:
-    if model.average is None:
         return ""
-    used = model.average.sources_used.get(key, [])
-    return f" [{len(used)}/4]" if model.average.partial(key) else ""
+    text = f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+    return f"{0.0:.{digits}f}" if text.lstrip("+-").strip("0.") == "" else text
 
 
-def _has_replace_kr(report: Report) -> bool:
-    return any("replace_kr" in s.runs for m in report.models for s in m.sources.values())
+def cell(est: Estimate, key: str, sign: bool = False) -> str:
+    """'63.6 [60.1, 67.0]'; 'no judge' / 'judge failed' / '—' when missing."""
+    if est.value is None:
+        return est.missing if est.missing in SHOWN_MISSING else DASH
+    d = places(key)
+    ci = f" [{fmt(est.ci[0], d, sign)}, {fmt(est.ci[1], d, sign)}]" if est.ci else ""
+    return fmt(est.value, d, sign) + ci
 
 
-Row = tuple[str, dict[str, Estimate], str, int | None, dict[str, str]]
+def point(est: Estimate, key: str) -> str:
+    """The value without its interval, or why it is missing."""
+    return cell(dataclasses.replace(est, ci=None), key)
 
 
-def _clinhallu_rows(model: ModelReport) -> list[Row]:
-    """(split label, metrics, row mark, items, per-number marks): average first, then the sources.
-
-    Row mark "*": some items only (--limit); per-number mark "[k/4]": averaged over k sources.
-    """
-    rows: list[Row] = []
-    if model.average is not None:
-        subset = "*" if any(s.partial for s in model.main_sources) else ""
-        marks = {k: _avg_flag(model, k) for k in model.average.metrics}
-        rows.append((AVERAGE_LABEL, model.average.metrics, subset, _avg_n(model), marks))
-    for s in FOUR_SOURCES:
-        if s in model.sources:
-            src = model.sources[s]
-            rows.append((SOURCE_LABELS[s], src.metrics, _flag(src), src.n, {}))
-        elif model.average is not None:
-            rows.append((SOURCE_LABELS[s], {}, " (not run)", None, {}))
-    for src in model.other_sources:
-        rows.append((f"{src.label} (not averaged)", src.metrics, _flag(src), src.n, {}))
-    return rows
+def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
-def _cell(metrics: dict[str, Estimate], marks: dict[str, str], key: str, places: int, sign: bool = False) -> str:
-    est = metrics.get(key)
-    text = fmt_ci(est, places, sign=sign)
-    return text + marks.get(key, "") if est is not None and est.value is not None else text
+def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if c is None else c for c in row] for row in rows)
+    return buffer.getvalue()
+
+
+def _ci_cells(est: Estimate, key: str) -> list[str]:
+    return [fmt(est.ci[0], places(key)), fmt(est.ci[1], places(key))] if est.ci else ["", ""]
+
+
+def _clinhallu_rows(report: Report) -> list[tuple[ModelReport, Row]]:
+    """Average first, then the sources in leaderboard order, models side by side (the official layout)."""
+    rows = [(m, r) for m in report.models for r in m.clinhallu_rows]
+    order = {"average": -1} | {s.submission_key: i for i, s in enumerate(ch.ALL_SOURCES)}
+    return sorted(rows, key=lambda mr: order.get(mr[1].key, len(order)))
 
 
 # --------------------------------------------------------------------------- Markdown
 
 
-def clinhallu_glance(report: Report) -> str:
-    """Rows = models, columns = Acc/H^V/H^K/H^R per source and the average (no intervals)."""
-    groups = [SOURCE_LABELS[s] for s in FOUR_SOURCES] + ["Avg"]
-    header = ["Model"] + [f"{g} {label}" for g in groups for _, label, _ in HEADLINE_COLUMNS]
-    rows = []
+def _pairs(settings: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+
+
+def provenance_md(report: Report) -> str:
+    lines = []
     for m in report.models:
-        if not m.main_sources:
-            continue
-        row = [m.name]
-        for s in FOUR_SOURCES:
-            src = m.sources.get(s)
-            for key, _, _ in HEADLINE_COLUMNS:
-                value = src.metrics[key].value if src else None
-                row.append(fmt(value, 1) + (_flag(src) if src and value is not None else ""))
-        subset = "*" if any(s.partial for s in m.main_sources) else ""
-        for key, _, _ in HEADLINE_COLUMNS:
-            est = m.average.metrics.get(key) if m.average else None
-            value = est.value if est else None
-            row.append(fmt(value, 1) + (subset + _avg_flag(m, key) if value is not None else ""))
-        rows.append(row)
-    return md_table(header, rows, ["l"] + ["r"] * (len(header) - 1)) if rows else ""
+        p = provenance(m)
+        judge = p["judge"]
+        judges = "; ".join(
+            f"`{j['model']}` ({j['endpoints']} endpoint(s); {_pairs(j['settings'])})"
+            for j in judge["judges"]
+        ) or "none configured"
+        lines += [f"**{m.name}** ({', '.join(p['frameworks'])}, {p['wording']['label']})", f"- Judge: {judges}"]
+        failures: dict[str, list[str]] = {}
+        for task, why in judge["failed"].items():
+            failures.setdefault(why, []).append(task)
+        lines += [f"- Judge FAILED ({why}) in: {', '.join(tasks)}" for why, tasks in failures.items()]
+        if judge["configured"] and judge["not_configured"]:
+            lines.append(f"- No judge configured for: {', '.join(judge['not_configured'])}")
+        if p["bertscore_model"]:
+            lines.append(f"- BERTScore model: {', '.join(p['bertscore_model'])} "
+                         f"({'; '.join(_pairs(s) for s in p['bertscore_settings'])})")
+        lines.append(f"- Decoding: {_pairs(p['generation_settings']) or 'the framework defaults'}")
+        for bench, s in p["item_sets"].items():
+            if s["evaluated"]:
+                whole = "the whole released benchmark" if s["whole_released_benchmark"] else "not the whole benchmark"
+                lines.append(f"- {bench}: {s['evaluated']} items of {s['released']} released ({whole})")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def clinhallu_md(report: Report) -> str:
-    """The official layout (split, model, Acc, H^V, H^K, H^R) with 95% intervals."""
-    rows = []
-    for m in report.models:
-        for label, metrics, flag, _n, marks in _clinhallu_rows(m):
-            rows.append([label + flag, m.name] + [_cell(metrics, marks, k, 1) for k, _, _ in HEADLINE_COLUMNS])
-    if not rows:
-        return ""
-    rows.sort(key=lambda r: 0 if r[0].startswith("Average") else 1 + _split_order(r[0]))
-    return md_table(["Split", "Model"] + [label for _, label, _ in HEADLINE_COLUMNS], rows)
-
-
-def _split_order(label: str) -> int:
-    for i, s in enumerate(FOUR_SOURCES):
-        if label.startswith(SOURCE_LABELS[s]):
-            return i
-    return len(FOUR_SOURCES)
+    header = ["Split", "Model", *(m.label for m in HEADLINE_METRICS.values()), "n", "Status", "Judge"]
+    return md_table(header, (
+        [r.label, m.name, *(cell(r.get(k), k) for k in HEADLINE_METRICS), r.n or DASH, r.status, r.judge or DASH]
+        for m, r in _clinhallu_rows(report)
+    ))
 
 
 def intervention_md(report: Report) -> str:
-    """ACC, ΔV, ΔVK (and ΔK where a replace_kr run exists), in percentage points."""
-    keys = ["acc", "delta_v", "delta_vk"] + (["delta_k"] if _has_replace_kr(report) else [])
-    rows = []
-    for m in report.models:
-        for label, metrics, flag, _n, marks in _clinhallu_rows(m):
-            rows.append([label + flag, m.name] + [_cell(metrics, marks, k, 1, sign=k != "acc") for k in keys])
-    if not rows:
-        return ""
-    rows.sort(key=lambda r: 0 if r[0].startswith("Average") else 1 + _split_order(r[0]))
-    header = ["Split", "Model", "ACC", "ΔV", "ΔVK"] + (["ΔK"] if "delta_k" in keys else [])
-    return md_table(header, rows)
-
-
-def _judge_cell(counts: dict[str, dict[str, int]], field: str) -> str:
-    parts = []
-    for metric in sorted(counts):
-        short = metric.replace("clinhallu_", "").replace("medhalltune_", "")
-        parts.append(f"{short} {counts[metric][field]}")
-    return ", ".join(parts) if parts else DASH
+    header = ["Split", "Model", *(LABELS[k] for k in INTERVENTION)]
+    return md_table(header, (
+        [r.label, m.name, *(cell(r.get(k), k, sign=k != ch.ACC.key) for k in INTERVENTION)]
+        for m, r in _clinhallu_rows(report)
+    ))
 
 
 def validity_md(report: Report) -> str:
-    """Per model, source and run: items, valid traces, rule accuracy, judge failures and no-calls."""
-    rows = []
-    for m in report.models:
-        for src in m.sources.values():
-            for run, r in src.runs.items():
-                n = "" if r.n is None else str(r.n)
-                if r.partial:
-                    n += f" of {r.n_original}*"
-                rows.append(
-                    [
-                        m.name,
-                        src.label,
-                        run,
-                        n or DASH,
-                        fmt(r.valid_rate.value, 1),
-                        fmt(r.acc_rule.value, 1),
-                        _judge_cell(r.judge_counts, "excluded"),
-                        _judge_cell(r.judge_counts, "failures"),
-                        _judge_cell(r.judge_counts, "no_call"),
-                    ]
-                )
-    if not rows:
-        return ""
-    header = ["Model", "Source", "Run", "Items", "Valid %", "Rule acc %", "Excluded", "Judge failures", "No call"]
-    return md_table(header, rows, ["l", "l", "l"] + ["r"] * 6)
+    header = ["Model", "Task", "Items", "Released", "Valid 1st attempt %", "Valid %", "Resampled", "Max attempts",
+              "Judged", "Settled", "Failed", "Cached"]
+    return md_table(header, (
+        [m.name, v.task, v.items, DASH if v.items_released is None else v.items_released,
+         fmt(v.valid_first_attempt, 1) or DASH, fmt(v.valid, 1) or DASH,
+         v.resampled, v.max_attempts, v.judged, v.settled, v.failed, v.cached]
+        for m in report.models for v in m.validity
+    ))
 
 
 def medhalltune_md(report: Report) -> str:
-    """The published layout (P / N per score), then every number with its interval."""
+    header = ["Model", "Split", *(LABELS[k] for k in MEDHALLTUNE_KEYS), "n", "Status", "Judge"]
     blocks = []
-    for subset in sorted({s for m in report.models for s in m.medhalltune}):
-        header = ["Group", "Model"] + [f"{label} {p}" for _, label, _ in MEDHALLTUNE_COLUMNS for p in ("P", "N")]
-        rows, ci_rows = [], []
-        for m in report.models:
-            splits = m.medhalltune.get(subset)
-            if not splits:
-                continue
-            row = ["Sample subset (not comparable)" if subset else "Evaluated", m.name]
-            for key, _, _ in MEDHALLTUNE_COLUMNS:
-                for p in ("P", "N"):
-                    r = splits.get(p)
-                    cell = fmt(r.metrics[key].value, 2) if r else DASH
-                    row.append(cell + ("*" if r and r.partial and cell != DASH else ""))
-            rows.append(row)
-            for p in ("P", "N"):
-                r = splits.get(p)
-                if r is None:
-                    continue
-                n = "" if r.n is None else str(r.n) + (f" of {r.n_original}*" if r.partial else "")
-                ci_rows.append(
-                    [m.name, p, n or DASH]
-                    + [fmt_ci(r.metrics[k], 2) for k in MEDHALLTUNE_KEYS]
-                    + [_judge_cell(r.judge_counts, "failures")]
-                )
-        title = f"### {subset.capitalize()} subset (not comparable with the full benchmark)" if subset else ""
-        ci_header = ["Model", "Split", "Items"] + [METRIC_LABELS[k] for k in MEDHALLTUNE_KEYS] + ["Judge failures"]
-        blocks.append(
-            (f"{title}\n\n" if title else "")
-            + "Judge scores are means on the 1-10 scale (higher is better); BERTScore and METEOR on 0-1.\n\n"
-            + md_table(header, rows, ["l", "l"] + ["r"] * (len(header) - 2))
-            + f"\n\nWith {_pct_level(report)} intervals:\n\n"
-            + md_table(ci_header, ci_rows, ["l", "l"] + ["r"] * (len(ci_header) - 2))
-        )
+    for sample in (False, True):
+        rows = [[m.name, r.label, *(cell(r.get(k), k) for k in MEDHALLTUNE_KEYS), r.n or DASH, r.status,
+                 r.judge or DASH] for m in report.models for r in m.medhalltune.get(sample, [])]
+        if rows:
+            title = "### Embedded sample (not comparable with the benchmark)\n\n" if sample else ""
+            blocks.append(title + md_table(header, rows))
     return "\n\n".join(blocks)
 
 
-def differences_md(report: Report, max_models_all_pairs: int = 4) -> str:
-    """Pairwise differences A − B; with many models, only each model against the first one."""
-    diffs = report.differences
-    if len(report.models) > max_models_all_pairs:
-        first = report.models[0].name
-        diffs = [d for d in diffs if d.a == first or d.b == first]
-    rows = [
-        [
-            d.a,
-            d.b,
-            d.scope,
-            METRIC_LABELS.get(d.metric, d.metric),
-            fmt(d.value, decimals(d.metric), sign=True),
-            DASH
-            if d.ci is None
-            else f"[{fmt(d.ci[0], decimals(d.metric), sign=True)}, {fmt(d.ci[1], decimals(d.metric), sign=True)}]",
-            _verdict(d),
-            d.pairing,
-        ]
-        for d in diffs
-    ]
-    if not rows:
-        return ""
-    header = ["Model A", "Model B", "Split", "Metric", "A − B", f"{_pct_level(report)} interval", "Excludes 0", "Items"]
-    return md_table(header, rows, ["l", "l", "l", "l", "r", "r", "c", "l"])
+def cost_rows(report: Report) -> list[list[Any]]:
+    """Per task, per run folder, per model, and for everything when there are several models."""
+    rows: list[list[Any]] = []
+    for m in report.models:
+        folders: dict[str, list[TaskRecords]] = {}
+        for _, t in sorted(m.records.tasks.items()):
+            folders.setdefault(t.files.folder.name, []).append(t)
+            rows.append([m.name, t.summary.task, t.summary.cost])
+        if len(folders) > 1:
+            rows += [[m.name, f"run {folder}", total_cost(t.summary.cost for t in tasks)]
+                     for folder, tasks in folders.items()]
+        rows.append([m.name, "all tasks", total_cost(t.summary.cost for t in m.records.tasks.values())])
+    if len(report.models) > 1:
+        rows.append(["all models", "all tasks", total_cost(s.cost for m in report.models for s in m.summaries)])
+    return [[model, scope, *(getattr(cost, k) for k, _ in COST_COLUMNS)] for model, scope, cost in rows]
 
 
-def _pct_level(report: Report) -> str:
-    return f"{report.bootstrap.level * 100:g}%"
+def cost_md(report: Report) -> str:
+    def show(v: Any) -> str:
+        return DASH if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    return md_table(["Model", "Task", *(label for _, label in COST_COLUMNS)],
+                    ([*row[:2], *map(show, row[2:])] for row in cost_rows(report)))
 
 
-def _verdict(d: Difference) -> str:
-    if d.ci is None:
-        return DASH
-    return "yes" if d.ci[0] > 0 or d.ci[1] < 0 else "no"
+def differences_md(report: Report) -> str:
+    header = ["Model A", "Model B", "Scope", "Metric", "A − B", f"{report.bootstrap.level:.0%} interval", "Items"]
+    return md_table(header, (
+        [d.a, d.b, d.scope, LABELS[d.metric], fmt(d.value, places(d.metric), True),
+         f"[{fmt(d.ci[0], places(d.metric), True)}, {fmt(d.ci[1], places(d.metric), True)}]" if d.ci else DASH,
+         d.pairing]
+        for d in report.differences
+    ))
 
 
-def leaderboard_md(report: Report, generated: datetime | None = None) -> str:
-    """The whole leaderboard.md."""
-    generated = generated or datetime.now(timezone.utc)
+def leaderboard_md(report: Report, generated: datetime) -> str:
     boot = report.bootstrap
-    parts = [
+    sections = [
         "# Leaderboard",
-        f"Generated {generated.strftime('%Y-%m-%d %H:%M UTC')} by `clinhallu-tasks report` from "
-        f"{len(report.models)} model(s). Intervals: {_pct_level(report)} percentile bootstrap over items "
-        f"({boot.iters} resamples, seed {boot.seed}); the average resamples each source independently; "
-        "differences resample both models on the same items.",
-        "Marks: `*` evaluated on a subset of the items (`--limit`); `[k/4]` average over k sources only "
-        "(`--allow-partial-average`); `—` missing (not run, or no judge configured).",
+        f"Generated {generated:%Y-%m-%d %H:%M} UTC by `clinhallu-tasks report` from {len(report.models)} model(s). "
+        f"Intervals: {boot.level:.0%} percentile bootstrap over items ({boot.iters} resamples, seed {boot.seed}); "
+        "the average resamples each source independently. Status: complete (every released item), partial "
+        "(fewer items, runs or sources), sample (the embedded sample, not comparable). A missing number reads "
+        "'no judge' (none configured), 'judge failed' (configured but failed) or '—' (not run).",
+        "## What produced these numbers", provenance_md(report),
     ]
-    if any(m.sources for m in report.models):
-        parts += [
+    if any(m.clinhallu_rows for m in report.models):
+        sections += [
             "## ClinHallu",
-            "Percent. Acc: answer accuracy (baseline); H^V, H^K, H^R: hallucination rate of the Visual "
-            "Recognition (baseline), Knowledge Recall (after gold VR) and Reasoning (after gold VR and KR) "
-            "steps; lower is better. Avg: unweighted mean of the four sources.",
-            clinhallu_glance(report),
-            f"### With {_pct_level(report)} intervals",
+            "Percent. Acc: answer accuracy (baseline); H^V, H^K, H^R: hallucination rate of the Visual Recognition "
+            "(baseline), Knowledge Recall (after gold VR) and Reasoning (after gold VR and KR) steps, lower is "
+            f"better. Average: unweighted mean of the {len(ch.AVERAGE_SOURCES)} sources; n: their baseline items.",
             clinhallu_md(report),
             "### Intervention",
-            "ACC: baseline accuracy; ΔV, ΔVK, ΔK: accuracy change (points) when the gold Visual Recognition, "
-            "both gold steps, or the gold Knowledge Recall (replace_kr) is given.",
+            "Accuracy change (points) against the baseline: "
+            + "; ".join(f"{d.label}: {ch.RUNS_BY_NAME[d.run].label}" for d in ch.DELTAS) + ".",
             intervention_md(report),
-            "### Validity and judging",
-            "Excluded: answers left out of accuracy (invalid trace or no verdict); Judge failures: calls that "
-            "failed after retries; No call: verdicts decided without a judge call (e.g. an empty step).",
-            validity_md(report),
         ]
-    med = medhalltune_md(report)
-    if med:
-        parts += ["## MedHallTune", med]
-    diffs = differences_md(report)
-    if diffs:
-        parts += ["## Differences between models", diffs]
+    sections += ["### Validity, resampling and verdicts",
+                 "Valid after the first attempt and after resampling; verdicts: judged by a call, settled without "
+                 "one (an invalid trace, an empty step), failed.", validity_md(report)]
+    if any(m.medhalltune for m in report.models):
+        sections += ["## MedHallTune", "Judge scores: means on 1-10 (higher is better); text metrics on 0-1.",
+                     medhalltune_md(report)]
+    sections += ["## Cost", "Judge calls and tokens as the endpoint reported them; '—' where not recorded. "
+                 "Judge s: wall time while a task's verdicts were outstanding; tasks are judged together, "
+                 "so a sum over tasks is an upper bound of the wall time.",
+                 cost_md(report)]
+    if report.differences:
+        sections += ["## Differences between models", differences_md(report)]
     notes = [f"- {m.name}: {n}" for m in report.models for n in dict.fromkeys(m.notes)]
-    notes += [f"- {n}" for n in report.notes]
     if notes:
-        parts += ["## Notes", "\n".join(notes)]
-    return "\n\n".join(p for p in parts if p) + "\n"
+        sections += ["## Notes", "\n".join(notes)]
+    return "\n\n".join(s for s in sections if s) + "\n"
 
 
 # --------------------------------------------------------------------------- CSV
 
 
-def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def _ci_cells(est: Estimate | None, places: int) -> list[str]:
-    if est is None or est.ci is None or est.value is None:
-        return ["", ""]
-    return [f"{est.ci[0]:.{places}f}", f"{est.ci[1]:.{places}f}"]
-
-
 def leaderboard_csv(report: Report) -> str:
-    """ClinHallu in the official CSV layout (split, model, acc, H_V, H_K, H_R), then intervals and status."""
-    header = ["split", "model"] + [c for _, _, c in HEADLINE_COLUMNS]
-    header += [f"{c}_ci_{e}" for _, _, c in HEADLINE_COLUMNS for e in ("low", "high")] + ["n", "status"]
-    rows = []
-    for m in report.models:
-        for label, metrics, flag, n, marks in _clinhallu_rows(m):
-            row: list[object] = [label, m.name]
-            row += [fmt(metrics[k].value if k in metrics else None, 1, "") for k, _, _ in HEADLINE_COLUMNS]
-            for k, _, _ in HEADLINE_COLUMNS:
-                row += _ci_cells(metrics.get(k), 1)
-            row += ["" if n is None else n, _status(metrics, flag, marks)]
-            rows.append(row)
-    rows.sort(key=lambda r: 0 if str(r[0]).startswith("Average") else 1 + _split_order(str(r[0])))
-    return _csv(header, rows)
-
-
-def _avg_n(m: ModelReport) -> int | None:
-    ns = [s.n for s in m.main_sources]
-    return sum(ns) if ns and all(n is not None for n in ns) else None  # type: ignore[misc]
-
-
-def _status(metrics: dict[str, Estimate], flag: str, marks: dict[str, str]) -> str:
-    core = [metrics.get(k, Estimate(None)).value for k, _, _ in HEADLINE_COLUMNS]
-    if all(v is None for v in core):
-        return "missing"
-    parts = []
-    if flag.strip() == "*":
-        parts.append("partial (subset of items)")
-    averaged = [f"{c} {marks[k].strip()[1:-1]}" for k, _, c in HEADLINE_COLUMNS if marks.get(k)]
-    if averaged:
-        parts.append("partial average (" + ", ".join(averaged) + " sources)")
-    if any(v is None for v in core):
-        parts.append("incomplete")
-    return "; ".join(parts) or "complete"
+    """The official layout (split, model, acc, H_V, H_K, H_R), then intervals, n, status, judge."""
+    keys = list(HEADLINE_METRICS)
+    header = ["split", "model", "acc", "H_V", "H_K", "H_R"]
+    header += [f"{c}_ci_{e}" for c in header[2:] for e in ("low", "high")] + ["n", "status", "judge"]
+    return to_csv(header, (
+        [r.label, m.name, *(fmt(r.get(k).value, 1) for k in keys),
+         *(c for k in keys for c in _ci_cells(r.get(k), k)), r.n, r.status, r.judge]
+        for m, r in _clinhallu_rows(report)
+    ))
 
 
 def intervention_csv(report: Report) -> str:
-    """split, model, ACC, delta_V, delta_VK, delta_K with intervals."""
-    keys = (("acc", "ACC"), ("delta_v", "delta_V"), ("delta_vk", "delta_VK"), ("delta_k", "delta_K"))
-    header = ["split", "model"] + [c for _, c in keys] + [f"{c}_ci_{e}" for _, c in keys for e in ("low", "high")]
-    rows = []
-    for m in report.models:
-        for label, metrics, _, _, _ in _clinhallu_rows(m):
-            row: list[object] = [label, m.name] + [
-                fmt(metrics[k].value if k in metrics else None, 1, "") for k, _ in keys
-            ]
-            for k, _ in keys:
-                row += _ci_cells(metrics.get(k), 1)
-            rows.append(row)
-    return _csv(header, rows)
+    header = ["split", "model", *INTERVENTION, *(f"{k}_ci_{e}" for k in INTERVENTION for e in ("low", "high"))]
+    return to_csv(header, (
+        [r.label, m.name, *(fmt(r.get(k).value, 1) for k in INTERVENTION),
+         *(c for k in INTERVENTION for c in _ci_cells(r.get(k), k))]
+        for m, r in _clinhallu_rows(report)
+    ))
 
 
 def validity_csv(report: Report) -> str:
-    """One row per model, source, run: items, validity, rule accuracy, judge counts per metric."""
-    header = [
-        "model", "source", "run", "task", "n", "n_original", "valid_rate", "acc_rule",
-        "judged_metric", "judge_lines", "excluded", "judge_failures", "no_call", "cached",
-    ]  # fmt: skip
-    rows = []
-    for m in report.models:
-        for src in m.sources.values():
-            for run, r in src.runs.items():
-                base = [m.name, src.label, run, r.task, r.n, r.n_original, fmt(r.valid_rate.value, 1, ""),
-                        fmt(r.acc_rule.value, 1, "")]  # fmt: skip
-                if not r.judge_counts:
-                    rows.append(base + ["", "", "", "", "", ""])
-                for metric, c in sorted(r.judge_counts.items()):
-                    rows.append(base + [metric, c["lines"], c["excluded"], c["failures"], c["no_call"], c["cached"]])
-        for subset, splits in m.medhalltune.items():
-            for split, r in splits.items():
-                base = [
-                    m.name,
-                    f"MedHallTune{' ' + subset if subset else ''}",
-                    split,
-                    r.task,
-                    r.n,
-                    r.n_original,
-                    "",
-                    "",
-                ]
-                if not r.judge_counts:
-                    rows.append(base + ["", "", "", "", "", ""])
-                for metric, c in sorted(r.judge_counts.items()):
-                    rows.append(base + [metric, c["lines"], c["excluded"], c["failures"], c["no_call"], c["cached"]])
-    return _csv(header, [["" if v is None else v for v in row] for row in rows])
+    header = ["model", *(f.name for f in dataclasses.fields(Validity))]
+    return to_csv(header, ([m.name, *dataclasses.astuple(v)] for m in report.models for v in m.validity))
 
 
 def medhalltune_csv(report: Report) -> str:
-    """MedHallTune in the published CSV layout (group, model, clin_acc_p, clin_acc_n, ...), then extras."""
-    cols = [(k, c) for k, _, c in MEDHALLTUNE_COLUMNS] + [("rouge_l", "rouge_l")]
-    header = ["group", "model"] + [f"{c}_{p}" for _, c in cols for p in ("p", "n")]
-    header += [f"{c}_{p}_ci_{e}" for _, c in cols for p in ("p", "n") for e in ("low", "high")]
-    header += ["n_p", "n_n", "status"]
-    rows = []
-    for m in report.models:
-        for subset, splits in sorted(m.medhalltune.items()):
-            row: list[object] = ["Sample subset (not comparable)" if subset else "Evaluated", m.name]
-            for k, _ in cols:
-                for p in ("P", "N"):
-                    r = splits.get(p)
-                    row.append(fmt(r.metrics[k].value, 2, "") if r else "")
-            for k, _ in cols:
-                for p in ("P", "N"):
-                    r = splits.get(p)
-                    row += _ci_cells(r.metrics[k] if r else None, 2)
-            row += [splits["P"].n if "P" in splits else "", splits["N"].n if "N" in splits else ""]
-            partial = any(r.partial for r in splits.values())
-            status = "missing split" if len(splits) < 2 else ("partial (subset of items)" if partial else "complete")
-            row.append(status)
-            rows.append(["" if v is None else v for v in row])
-    return _csv(header, rows)
+    header = ["subset", "model", "split", *MEDHALLTUNE_KEYS,
+              *(f"{k}_ci_{e}" for k in MEDHALLTUNE_KEYS for e in ("low", "high")), "n", "status", "judge"]
+    return to_csv(header, (
+        ["sample" if sample else "benchmark", m.name, r.label, *(fmt(r.get(k).value, 2) for k in MEDHALLTUNE_KEYS),
+         *(c for k in MEDHALLTUNE_KEYS for c in _ci_cells(r.get(k), k)), r.n, r.status, r.judge]
+        for m in report.models for sample, rows in m.medhalltune.items() for r in rows
+    ))
+
+
+def cost_csv(report: Report) -> str:
+    return to_csv(["model", "task", *(k for k, _ in COST_COLUMNS)], cost_rows(report))
 
 
 def differences_csv(report: Report) -> str:
-    """Every pairwise difference with its interval (rounded as its metric)."""
-    header = ["model_a", "model_b", "benchmark", "split", "metric", "difference", "ci_low", "ci_high", "items"]
-    rows = []
-    for d in report.differences:
-        p = decimals(d.metric)
-        rows.append(
-            [d.a, d.b, d.benchmark, d.scope, d.metric, f"{d.value:.{p}f}"]
-            + (["", ""] if d.ci is None else [f"{d.ci[0]:.{p}f}", f"{d.ci[1]:.{p}f}"])
-            + [d.pairing]
-        )
-    return _csv(header, rows)
+    return to_csv(["model_a", "model_b", "scope", "metric", "difference", "ci_low", "ci_high", "items"], (
+        [d.a, d.b, d.scope, d.metric, d.value, *(d.ci or ("", "")), d.pairing] for d in report.differences
+    ))
 
 
 def console_summary(report: Report) -> str:
-    """A few lines for the terminal: each model's ClinHallu average and MedHallTune P/N accuracy score."""
     lines = []
     for m in report.models:
-        bits = []
-        if m.average is not None:
-            a = m.average.metrics
-            bits.append("ClinHallu avg " + ", ".join(f"{lab} {fmt(a[k].value, 1)}" for k, lab, _ in HEADLINE_COLUMNS))
-        else:
-            for src in m.sources.values():
-                bits.append(
-                    f"ClinHallu {src.label} "
-                    + ", ".join(f"{lab} {fmt(src.metrics[k].value, 1)}" for k, lab, _ in HEADLINE_COLUMNS)
-                )
-        for subset, splits in sorted(m.medhalltune.items()):
-            name = "MedHallTune" + (f" {subset}" if subset else "")
-            bits.append(
-                f"{name} clinical accuracy "
-                + " / ".join(
-                    f"{p} {fmt(splits[p].metrics['clinical_accuracy'].value, 2)}" for p in ("P", "N") if p in splits
-                )
-            )
-        lines.append(f"{m.name}: " + ("; ".join(bits) if bits else "no ClinHallu or MedHallTune tasks"))
+        bits = [f"ClinHallu {r.label} ({r.status}) " + ", ".join(
+            f"{HEADLINE_METRICS[k].label} {point(r.get(k), k)}" for k in HEADLINE_METRICS)
+            for r in ([m.average] if m.average else [r for r in m.clinhallu_rows if r.status != "missing"])]
+        for sample, rows in m.medhalltune.items():
+            bits.append(f"MedHallTune{' sample' if sample else ''} clinical accuracy " + " / ".join(
+                f"{r.label} {point(r.get(HEADLINE_SCORE), HEADLINE_SCORE)}" for r in rows))
+        lines.append(f"{m.name}: " + ("; ".join(bits) or "no ClinHallu or MedHallTune task"))
     return "\n".join(lines)

@@ -1,4 +1,8 @@
-"""Judge-driven ClinHallu scores end to end against a fake judge on 127.0.0.1.
+"""Judge-driven ClinHallu scores against a fake judge on 127.0.0.1: which items are asked, what
+each counts, what the judge sees, and what happens when it fails (PROTOCOL §1.5).
+
+Asks are built by the evaluation layer from `scoring.answer_judge_input` / `step_judge_input`
+records, sent through the real client, and scored by `clinhallu.judged`.
 
 The fake judge (tests/support/judge_server.py) marks an answer correct iff it equals the
 ground truth after case folding and trimming, and a step hallucinated iff it contains the
@@ -11,12 +15,17 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from clinhallu_tasks.clinhallu.judged import JudgedScore, judged_accuracy, stage_hallucination_rate
-from clinhallu_tasks.judging import JudgeClient, JudgeConfig, JudgeUnavailableError
+from clinhallu_tasks.clinhallu.judged import INVALID_TRACE, accuracy, stage_rate
+from clinhallu_tasks.clinhallu.judges import load_templates
+from clinhallu_tasks.evaluation.asks import collect
+from clinhallu_tasks.evaluation.clinhallu import answer_ask, step_ask
+from clinhallu_tasks.judging import JudgeClient, JudgeConfig
+from clinhallu_tasks.records import Judgment, to_json
 from tests.support.judge_server import FakeJudgeServer, closed_port_url
 
 SECRET = "sk-judged-SECRET-9001"
@@ -133,50 +142,60 @@ RE = [
 ]
 
 
-def by_id(score: JudgedScore) -> dict[str, dict]:
-    return {j["item_id"]: j for j in score.judgments}
+@dataclass
+class Scored:
+    """One metric's judgments through the real client, and the outage if the judge went away."""
+
+    judgments: list[Judgment]
+    outage: str | None
+
+    def by_id(self) -> dict[str, Judgment]:
+        return {j.item_id: j for j in self.judgments}
+
+    def count(self, status: str) -> int:
+        return sum(j.status == status for j in self.judgments)
 
 
-def test_no_judge_means_none_and_no_calls(server, images):
-    assert judged_accuracy(ACC, None).value is None
-    score = stage_hallucination_rate(vr_samples(*images), None)
-    assert score.value is None and score.n == 8 and score.judgments == []
-    assert server.received == 0
+def judge(samples: list[dict], client: JudgeClient) -> Scored:
+    """Build each sample's ask, send every request at once, collect the verdicts."""
+    templates = load_templates()
+    build = answer_ask if "model_answer" in samples[0] and "step" not in samples[0] else step_ask
+    asks = [build("t", sample, templates, client.config.model) for sample in samples]
+    futures = [client.submit(a.request, a.parse, label="t") if a.request is not None else None for a in asks]
+    collected = [collect(a, f, client.config.model) for a, f in zip(asks, futures, strict=True)]
+    return Scored([j for j, _ in collected], next((o for _, o in collected if o), None))
 
 
 def test_judged_accuracy_exact(server, make_client):
-    score = judged_accuracy(ACC, make_client(server.base_url))
+    scored = judge(ACC, make_client(server.base_url))
     # judged: a1 a2 a3 a4 a5 a9 a10 (a6, a7 invalid; a8 a failure); correct: a1 a2 a3 a10
-    assert score.value == pytest.approx(100 * 4 / 7)
-    assert score.summary() == {"value": score.value, "n": 10, "judged": 7, "positives": 4, "failures": 1,
-                               "no_call": 2, "cache_hits": 0, "judge_model": "fake-judge"}
+    assert accuracy(scored.judgments) == pytest.approx(100 * 4 / 7)
+    assert (scored.count("judged"), scored.count("settled"), scored.count("failed")) == (7, 2, 1)
     assert server.received == 7 + 3  # a8 asked three times (two format retries)
     assert server.with_images == 0
-    j = by_id(score)
-    assert j["a1"] == {"item_id": "a1", "judge": "answer", "judge_model": "fake-judge", "score": 1,
-                       "reason": "fake judge: matches the ground truth", "from_cache": False, "error": None,
-                       "no_call_reason": None, "attempts": 1}
-    assert j["a4"]["score"] == 0 and j["a9"]["score"] == 0  # the injection did not flip the verdict
-    assert j["a6"]["score"] is None and j["a6"]["no_call_reason"] == "invalid trace"
-    assert j["a8"]["score"] is None and "malformed verdict" in j["a8"]["error"]
-    assert j["a8"]["raw_reply"].startswith("Having looked")
-    assert [x["item_id"] for x in score.judgments] == [s["item_id"] for s in ACC]
-    json.dumps(score.judgments)  # JSON-ready
+    j = scored.by_id()
+    assert (j["a1"].value, j["a1"].reason, j["a1"].from_cache, j["a1"].attempts) == (
+        1, "fake judge: matches the ground truth", False, 1)
+    assert j["a1"].judge_model == "fake-judge" and j["a1"].metric == "clinhallu_acc"
+    assert j["a4"].value == 0 and j["a9"].value == 0  # the injection did not flip the verdict
+    assert j["a6"].value is None and (j["a6"].status, j["a6"].reason) == ("settled", INVALID_TRACE)
+    assert j["a8"].value is None and j["a8"].status == "failed" and "malformed verdict" in (j["a8"].reason or "")
+    assert (j["a8"].raw_reply or "").startswith("Having looked")
+    assert [x.item_id for x in scored.judgments] == [s["item_id"] for s in ACC]
 
 
 def test_visual_recognition_rate_exact(server, make_client, images):
-    score = stage_hallucination_rate(vr_samples(*images), make_client(server.base_url))
+    scored = judge(vr_samples(*images), make_client(server.base_url))
     # hallucinated: v2 (marker), v3 (empty), v4 (no reference), v5 (failure), v6 (marker), v8 (blank)
-    assert score.value == 75.0
-    assert (score.n, score.judged, score.positives, score.failures, score.no_call) == (8, 4, 6, 1, 3)
-    j = by_id(score)
-    assert [j[f"v{i}"]["score"] for i in range(1, 9)] == [0, 1, 1, 1, 1, 1, 0, 1]
-    assert j["v3"]["no_call_reason"] == "empty candidate step"
-    assert j["v8"]["no_call_reason"] == "empty candidate step"
-    assert j["v4"]["no_call_reason"] == "missing reference"
-    assert j["v5"]["error"] and j["v5"]["no_call_reason"] is None
-    assert j["v2"]["judge"] == "visual_recognition"
-    assert j["v2"]["reason"] == "fake judge: 2 image(s); marker found"
+    assert stage_rate(scored.judgments) == 75.0
+    assert (scored.count("judged"), scored.count("settled"), scored.count("failed")) == (4, 3, 1)
+    j = scored.by_id()
+    assert [j[f"v{i}"].value for i in range(1, 9)] == [0, 1, 1, 1, 1, 1, 0, 1]
+    assert j["v3"].reason == j["v8"].reason == "empty candidate step"
+    assert j["v4"].reason == "missing reference"
+    assert j["v5"].status == "failed" and j["v5"].attempts == 3
+    assert j["v2"].metric == "clinhallu_h_v"
+    assert j["v2"].reason == "fake judge: 2 image(s); marker found"
     # v1 v2 v6 v7 once each, v5 three times; v3 v4 v8 never. Every request carried its images.
     assert server.received == 7 and server.with_images == 7
     sha = [hashlib.sha256(b).hexdigest() for b in (PNG1, PNG2)]
@@ -189,8 +208,8 @@ def test_visual_recognition_rate_exact(server, make_client, images):
 
 @pytest.mark.parametrize(("samples", "expected"), [(KR, 50.0), (RE, 100 / 3)])
 def test_text_step_rates_exact_and_without_images(server, make_client, samples, expected):
-    score = stage_hallucination_rate(samples, make_client(server.base_url))
-    assert score.value == pytest.approx(expected)
+    scored = judge(samples, make_client(server.base_url))
+    assert stage_rate(scored.judgments) == pytest.approx(expected)
     assert server.with_images == 0
     assert server.received == sum(1 for s in samples if s["candidate"].strip())
     for record in server.records:
@@ -205,83 +224,77 @@ def test_text_step_rates_exact_and_without_images(server, make_client, samples, 
 
 
 def test_visual_recognition_without_images_is_a_failure_without_a_call(server, make_client):
-    score = stage_hallucination_rate([step("x", "visual_recognition", "Clear.", image_paths=[])],
-                                     make_client(server.base_url))
-    assert score.value == 100.0 and score.failures == 1 and server.received == 0
+    scored = judge([step("x", "visual_recognition", "Clear.", image_paths=[])], make_client(server.base_url))
+    assert stage_rate(scored.judgments) == 100.0 and scored.count("failed") == 1 and server.received == 0
 
 
 def test_unknown_step_is_an_error(server, make_client):
     with pytest.raises(ValueError, match="unknown step"):
-        stage_hallucination_rate([step("x", "answer", "text")], make_client(server.base_url))
+        judge([step("x", "answer", "text")], make_client(server.base_url))
 
 
 def test_second_run_sends_zero_requests(server, make_client, images):
     clean_acc = [s for s in ACC if s["item_id"] != "a8"]
     clean_vr = [s for s in vr_samples(*images) if s["item_id"] != "v5"]
     first_client = make_client(server.base_url)
-    first = [judged_accuracy(clean_acc, first_client), stage_hallucination_rate(clean_vr, first_client),
-             stage_hallucination_rate(KR, first_client)]
+    first = [judge(clean_acc, first_client), judge(clean_vr, first_client), judge(KR, first_client)]
     sent = server.received
     with FakeJudgeServer() as again:
         client = make_client(again.base_url)  # a new client, as in a new run
-        second = [judged_accuracy(clean_acc, client), stage_hallucination_rate(clean_vr, client),
-                  stage_hallucination_rate(KR, client)]
+        second = [judge(clean_acc, client), judge(clean_vr, client), judge(KR, client)]
         assert again.received == 0
-    assert [s.value for s in second] == [s.value for s in first]
-    assert [s.cache_hits for s in second] == [7, 4, 3]
+    assert [[j.value for j in s.judgments] for s in second] == [[j.value for j in s.judgments] for s in first]
+    assert [sum(j.from_cache for j in s.judgments) for s in second] == [7, 4, 3]
     assert sent == 7 + 4 + 3
-    assert all(j["from_cache"] for s in second for j in s.judgments if j["no_call_reason"] is None
-               and j["score"] is not None)
+    assert all(j.from_cache for s in second for j in s.judgments if j.status == "judged")
 
 
 def test_failures_are_asked_again_on_rerun(server, make_client, images):
     client = make_client(server.base_url)
-    judged_accuracy(ACC, client)
+    judge(ACC, client)
     server.reset_counters()
-    score = judged_accuracy(ACC, client)
+    scored = judge(ACC, client)
     assert server.received == 3  # only a8, three asks again; everything else from the cache
-    assert score.cache_hits == 7 and score.failures == 1
+    assert sum(j.from_cache for j in scored.judgments) == 7 and scored.count("failed") == 1
 
 
 def test_judge_dying_halfway_then_rerun_requests_only_the_missing(make_client):
     samples = [acc(f"q{i}", "yes", "yes" if i % 3 else "no") for i in range(60)]
     with FakeJudgeServer(die_after=25, latency=0.005) as dying:
-        with pytest.raises(JudgeUnavailableError) as error:
-            judged_accuracy(samples, make_client(dying.base_url, concurrency=4, max_retries=2))
+        broken = judge(samples, make_client(dying.base_url, concurrency=4, max_retries=2))
         assert dying.answered == 25
-    assert "25 of 60 verdicts" in str(error.value) and dying.base_url in str(error.value)
+    assert broken.outage is not None and dying.base_url in broken.outage and "rerun" in broken.outage
+    assert broken.count("judged") == 25 and broken.count("failed") == 35
+    assert all((j.reason or "").startswith("judge unavailable") for j in broken.judgments if j.status == "failed")
     with FakeJudgeServer() as fresh:
-        score = judged_accuracy(samples, make_client(fresh.base_url))
+        scored = judge(samples, make_client(fresh.base_url))
         assert fresh.received == 35
-    assert score.cache_hits == 25
-    assert score.value == pytest.approx(100 * 40 / 60)
+    assert sum(j.from_cache for j in scored.judgments) == 25
+    assert accuracy(scored.judgments) == pytest.approx(100 * 40 / 60)
 
 
 def test_judge_down_from_the_start(make_client, images):
     url = closed_port_url()
-    with pytest.raises(JudgeUnavailableError) as error:
-        stage_hallucination_rate(vr_samples(*images), make_client(url, max_retries=1))
-    assert url in str(error.value) and "rerun" in str(error.value)
+    scored = judge(vr_samples(*images), make_client(url, max_retries=1))
+    assert scored.outage is not None and url in scored.outage and "rerun" in scored.outage
+    assert scored.count("judged") == 0
 
 
 def test_truncated_and_prose_replies_are_retried_not_read(server, make_client):
     server.add_faults(["truncated", "prose", "non_json_body"])
-    score = judged_accuracy([acc("t1", "yes", "yes")], make_client(server.base_url, concurrency=1,
-                                                                    format_retries=3))
-    assert score.value == 100.0 and server.received == 4
-    assert score.judgments[0]["attempts"] == 4
+    scored = judge([acc("t1", "yes", "yes")], make_client(server.base_url, concurrency=1, format_retries=3))
+    assert accuracy(scored.judgments) == 100.0 and server.received == 4
+    assert scored.judgments[0].attempts == 4
 
 
 def test_no_api_key_anywhere(server, make_client, images, tmp_path, caplog, capsys):
     with caplog.at_level(logging.DEBUG):
         client = make_client(server.base_url)
-        scores = [judged_accuracy(ACC, client), stage_hallucination_rate(vr_samples(*images), client),
-                  stage_hallucination_rate(KR, client)]
-        with pytest.raises(JudgeUnavailableError) as error:
-            judged_accuracy([acc("z", "yes", "new")], make_client(closed_port_url(), max_retries=0))
+        scores = [judge(ACC, client), judge(vr_samples(*images), client), judge(KR, client)]
+        down = judge([acc("z", "yes", "new")], make_client(closed_port_url(), max_retries=0))
         client.close()
     assert server.records[0].authorization == f"Bearer {SECRET}"
-    texts = [json.dumps(s.judgments) + json.dumps(s.summary()) for s in scores]
-    texts += [str(error.value), caplog.text, *capsys.readouterr(), repr(client.config)]
+    texts = [json.dumps([to_json(j) for j in s.judgments]) for s in scores]
+    texts += [str(down.outage), caplog.text, *capsys.readouterr(), repr(client.config)]
     texts += [p.read_bytes().decode("latin-1") for p in (tmp_path / "cache").iterdir()]
     assert all(SECRET not in text for text in texts)

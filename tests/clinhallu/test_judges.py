@@ -61,10 +61,11 @@ def test_answer_request_is_text_only_and_holds_the_three_inputs():
     assert '"answer_correct"' in system and '"answer_reasoning"' in system
 
 
-def test_visual_recognition_request_attaches_the_images_in_order(tmp_path):
+def test_visual_recognition_request_attaches_the_images_in_order_after_the_text(tmp_path):
     paths = [str(tmp_path / f"frame{i}.png") for i in range(3)]
     request = step_request("visual_recognition", "Q?", "A", "ref vr", "cand vr", image_paths=paths,
                            support=SUPPORT)
+    assert [p["type"] for p in request.messages[-1]["content"]] == ["text", "image_file", "image_file", "image_file"]
     assert [p["path"] for p in image_parts(request)] == paths
     text = user_text(request)
     assert "<reference_step>\nref vr\n</reference_step>" in text
@@ -100,9 +101,38 @@ def test_text_steps_have_no_images_and_show_non_empty_support_lines(step, tmp_pa
 
 def test_support_formatting():
     assert format_support(None) == "(none)"
-    assert format_support({"candidate_knowledge_recall": "  "}) == "(none)"
+    assert format_support({"candidate_knowledge_recall": ""}, "nothing else") == "nothing else"
     with pytest.raises(ValueError, match="unknown support key"):
         format_support({"candidate_reasoning": "a later step must never reach a judge"})
+
+
+def test_support_lines_keep_their_text_and_only_the_whole_is_trimmed():
+    # As the official code writes them: a gold step's trailing newline survives between lines.
+    support = {"reference_visual_recognition": "ref vr\n", "candidate_knowledge_recall": " cand kr\n"}
+    assert format_support(support) == "Reference Visual Recognition: ref vr\n\nCandidate Knowledge Recall:  cand kr"
+
+
+@pytest.mark.parametrize("step", ["knowledge_recall", "reasoning"])
+def test_empty_support_shows_the_steps_no_support_template(step, tmp_path):
+    assert "<support_context>\n(none)\n</support_context>" in user_text(step_request(step, "Q", "A", "r", "c"))
+    (tmp_path / f"clinhallu_step_{step}_no_support.txt").write_text("Nothing else is known.\n")
+    request = step_request(step, "Q", "A", "r", "c", support={}, templates=load_templates(tmp_path))
+    assert "<support_context>\nNothing else is known.\n</support_context>" in user_text(request)
+
+
+def test_values_are_inserted_as_given():
+    request = answer_request(" Is there an effusion? ", "yes\n", " Yes.")
+    text = user_text(request)
+    assert "<question>\n Is there an effusion? \n</question>" in text
+    assert "<ground_truth>\nyes\n\n</ground_truth>" in text
+    assert "<model_answer>\n Yes.\n</model_answer>" in text
+
+
+def test_a_template_is_used_less_one_final_newline(tmp_path):
+    (tmp_path / "clinhallu_answer_system.txt").write_text("System.\n\n")
+    (tmp_path / "clinhallu_answer_user.txt").write_text("  {model_answer}\n\n")
+    request = answer_request("q", "a", "m", templates=load_templates(tmp_path))
+    assert request.messages == [{"role": "system", "content": "System.\n"}, {"role": "user", "content": "  m\n"}]
 
 
 def test_step_criteria_differ_per_step():

@@ -9,7 +9,6 @@ import pytest
 
 from clinhallu_tasks.clinhallu.items import SOURCES_BY_NAME
 from clinhallu_tasks.clinhallu.loading import (
-    data_root_from_env,
     load_source,
     locate_source,
     missing_images,
@@ -17,6 +16,7 @@ from clinhallu_tasks.clinhallu.loading import (
     sample_files,
 )
 from clinhallu_tasks.errors import DataError, DataRootError
+from clinhallu_tasks.settings import Settings
 
 
 def record(**overrides) -> dict:
@@ -78,7 +78,7 @@ def test_missing_source_names_both_paths_tried(tmp_path):
 
 def test_unset_variable_is_named():
     with pytest.raises(DataRootError, match="CLINHALLU_DATA_DIR is not set"):
-        data_root_from_env({})
+        Settings.from_env({}).clinhallu_root()
 
 
 @pytest.mark.parametrize(

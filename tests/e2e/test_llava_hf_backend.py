@@ -62,14 +62,13 @@ def test_every_item_is_scored(llava_run, task):
     assert sorted(s["doc_id"] for s in samples) == list(range(12))
     traces = [s["clinhallu_trace"] for s in samples]
     assert {t["item_id"] for t in traces} == SAMPLE_IDS
-    for sample, trace in zip(samples, traces, strict=True):
+    for trace in traces:
         assert trace["task"] == task
         assert isinstance(trace["valid"], bool), trace
         if trace["valid"]:
             assert trace["invalid_reason"] is None, trace
         else:
             assert isinstance(trace["invalid_reason"], str) and trace["invalid_reason"], trace
-        assert sample["clinhallu_valid_rate"] == int(trace["valid"])
 
     valid = sum(t["valid"] for t in traces)
     assert llava_run.metric(task, "clinhallu_valid_rate") == pytest.approx(100.0 * valid / 12)

@@ -283,7 +283,7 @@ def test_medhalltune_answer_keeps_its_second_paragraph(scripted_run):
     run, _ = scripted_run
     samples = run.samples(MEDHALLTUNE_TASK)
     assert [_response(s) for s in samples] == [MEDHALLTUNE_ANSWER] * LIMIT
-    assert all(SECOND_PARAGRAPH in s["medhalltune_trace"]["answer"] for s in samples)
+    assert all(SECOND_PARAGRAPH in s["medhalltune_trace"]["response"] for s in samples)
 
 
 @pytest.mark.e2e

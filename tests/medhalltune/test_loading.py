@@ -13,11 +13,11 @@ from clinhallu_tasks.medhalltune import (
     QUESTION_FILES,
     REFERENCE_FILES,
     SAMPLE_ROOT,
-    data_root_from_env,
     load_root,
     load_split,
     strip_image_placeholder,
 )
+from clinhallu_tasks.settings import Settings
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_image_placeholder_is_removed(text, expected):
 
 def test_missing_variable_says_what_to_set():
     with pytest.raises(DataRootError) as err:
-        data_root_from_env({})
+        Settings.from_env({}).medhalltune_root()
     message = str(err.value)
     assert "MEDHALLTUNE_DATA_DIR" in message and "val_positive_qa-filtered.jsonl" in message
     assert "medhalltune_sample" in message
@@ -83,8 +83,8 @@ def test_missing_variable_says_what_to_set():
 
 def test_variable_naming_no_folder(tmp_path):
     with pytest.raises(DataRootError, match="no such directory"):
-        data_root_from_env({"MEDHALLTUNE_DATA_DIR": str(tmp_path / "nope")})
-    assert data_root_from_env({"MEDHALLTUNE_DATA_DIR": str(tmp_path)}) == tmp_path
+        Settings.from_env({"MEDHALLTUNE_DATA_DIR": str(tmp_path / "nope")})
+    assert Settings.from_env({"MEDHALLTUNE_DATA_DIR": str(tmp_path)}).medhalltune_root() == tmp_path
 
 
 def test_every_missing_file_is_named_in_one_message(root):

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from clinhallu_tasks.judging import JudgeOutcome
 from clinhallu_tasks.medhalltune import (
-    SAMPLE_ROOT,
     Verdict,
-    load_split,
-    summarize_outcomes,
+    dimension_means,
     summarize_verdicts,
     text_scores,
 )
@@ -47,16 +44,10 @@ def test_summary_to_dict_carries_counts():
     }
 
 
-def test_summarize_outcomes_uses_only_successful_outcomes():
-    items = load_split(SAMPLE_ROOT, "P").items
-    outcomes = [
-        JudgeOutcome(value=v(6, 6, 6, 6), raw="6 6 6 6\nok"),
-        JudgeOutcome(error="judge reply not in the verdict format", raw="nonsense", attempts=3),
-        JudgeOutcome(value=v(8, 8, 8, 8), raw="8 8 8 8\nok", from_cache=True),
-    ]
-    summary = summarize_outcomes(outcomes, items)
-    assert summary.means["detail_level"] == 7
-    assert (summary.n_judged, summary.n_failed, summary.n_without_reference) == (2, 1, 0)
+def test_dimension_means_are_plain_means_per_dimension():
+    means = dimension_means([v(6, 6, 6, 6).scores(), v(8, 7, 6, 5).scores()])
+    assert means == {"clinical_accuracy": 7, "clinical_relevance": 6.5, "detail_level": 6, "risk_level": 5.5}
+    assert dimension_means([]) == dict.fromkeys(means)
 
 
 def test_text_scores_selects_metrics(wordnet):

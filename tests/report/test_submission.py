@@ -1,161 +1,75 @@
-"""submission.json: shipped schema, self-validation, redaction, fingerprints."""
+"""submission.json: the interface keys, checked by jsonschema against the shipped schema file."""
 
 from __future__ import annotations
 
 import copy
-import json
-import math
-from pathlib import Path
+import dataclasses
 
 import jsonschema
 import pytest
 
-from clinhallu_tasks.report import submission as sub
-from clinhallu_tasks.report.command import main
-from clinhallu_tasks.report.inputs import load_models
-from clinhallu_tasks.report.scores import build_report
-from tests.report.report_fixtures import full_model
+from clinhallu_tasks.records import Cost
+from clinhallu_tasks.report import command
+from clinhallu_tasks.report.submission import load_schema, validate_submission
+from clinhallu_tasks.spec import clinhallu as ch
+from clinhallu_tasks.spec import medhalltune as mh
+from tests.report.records_builder import run_report, write_model
+
+INTERFACE_SOURCE_KEYS = ("acc", "h_v", "h_k", "h_r", "delta_v", "delta_vk", "delta_k", "valid_rate", "n")
+INTERFACE_SPLIT_KEYS = ("clinical_accuracy", "clinical_relevance", "detail_level", "risk_level", "bertscore", "meteor")
 
 
 @pytest.fixture(scope="module")
 def doc(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("sub")
-    full_model(
-        root / "runs",
-        "acme/med-vlm",
-        0.6,
-        0.4,
-        n=30,
-        seed=1,
-        model_args="model_version=acme/med-vlm,api_key=sk-live-0123456789abcdefABCD,base_url=https://user:pw@host/v1",
-    )
-    assert main([str(root / "runs"), "--out", str(root / "report"), "--bootstrap-iters", "200", "--no-charts"]) == 0
-    return json.loads((root / "report" / "submission.json").read_text(encoding="utf-8"))
+    tmp = tmp_path_factory.mktemp("submission")
+    write_model(tmp / "runs", runs=tuple(r.name for r in ch.RUNS))
+    return run_report([tmp / "runs"], tmp / "out").submission()
 
 
-def test_schema_file_is_a_valid_json_schema() -> None:
-    schema = sub.load_schema()
-    jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["properties"]["schema"]["const"] == sub.SCHEMA_ID == "clinhallu-tasks/submission/v1"
+def test_the_schema_file_is_a_json_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(load_schema())
 
 
-def test_report_output_validates_with_both_validators(doc: dict) -> None:
-    schema = sub.load_schema()
-    jsonschema.validate(doc, schema)
-    assert sub._mini_validate(doc, schema, schema, "$") == []
-    assert sub.validate_submission(doc) == []
-
-
-def test_interface_keys_are_present(doc: dict) -> None:
-    assert doc["schema"] == "clinhallu-tasks/submission/v1"
+def test_a_report_validates_and_keeps_the_interface_keys(doc: dict) -> None:
+    assert validate_submission(doc) == []
+    assert doc["schema"] == "clinhallu-tasks/submission/v2"
     for source in ("vqa-rad", "pathvqa", "medframeqa", "medxpertqa"):
-        entry = doc["clinhallu"]["sources"][source]
-        for key in ("acc", "h_v", "h_k", "h_r", "delta_v", "delta_vk", "delta_k", "valid_rate", "n"):
-            assert key in entry
-        assert entry["n"] == 30
-    for key in ("acc", "h_v", "h_k", "h_r", "delta_v", "delta_vk", "valid_rate", "n"):
-        assert key in doc["clinhallu"]["average"]
+        assert all(doc["clinhallu"]["sources"][source][k] is not None for k in INTERFACE_SOURCE_KEYS), source
+    assert all(doc["clinhallu"]["average"][k] is not None for k in INTERFACE_SOURCE_KEYS)
     for split in ("P", "N"):
-        for key in ("clinical_accuracy", "clinical_relevance", "detail_level", "risk_level", "bertscore", "meteor"):
-            assert isinstance(doc["medhalltune"][split][key], float)
-    prov = doc["provenance"]
-    assert prov["lmms_eval_version"]["recorded"] == ["main@unknown"]
-    assert prov["judge"]["models"] == ["Qwen3.5-27B"]
-    assert prov["generation"]["tasks"]["clinhallu_vqa_rad_baseline"]["temperature"] == 0.7
-    assert prov["data"]["by_stratum"]["clinhallu:vqa_rad"]["items"] == 30
-    assert len(prov["data"]["fingerprint"]) == 64
-    fp = prov["prompt_fingerprints"]["tasks"]["clinhallu_vqa_rad_baseline"]
-    assert len(fp["task_config_sha256"]) == 64 and len(fp["prompts_sent_sha256"]) == 64
-    assert fp["recorded"] == {"task_metadata.prompt_template_sha256": ["ab" * 32]}
-    assert prov["item_counts"]["clinhallu_vqa_rad_baseline"] == {
-        "evaluated": 30,
-        "original": 30,
-        "logged": 30,
-        "judgment_lines": 60,
-    }
+        assert all(doc["medhalltune"][split][k] is not None for k in INTERFACE_SPLIT_KEYS), split
 
 
-def test_secrets_do_not_reach_the_file(doc: dict) -> None:
-    text = json.dumps(doc)
-    assert "sk-live" not in text and "user:pw" not in text
-    assert doc["model"]["model_args"] == [
-        "model_version=acme/med-vlm,api_key=[REDACTED],base_url=https://[REDACTED]@host/v1"
-    ]
+def test_the_schema_names_every_key_of_the_spec_and_the_records() -> None:
+    defs = load_schema()["$defs"]
+    assert set(defs["clinhallu_row"]["required"]) >= {*INTERFACE_SOURCE_KEYS, *(d.key for d in ch.DELTAS)}
+    assert set(defs["medhalltune_row"]["required"]) >= {m.key for m in mh.METRICS}
+    assert set(defs["cost"]["required"]) == {f.name for f in dataclasses.fields(Cost)}
+    sources = load_schema()["properties"]["clinhallu"]["properties"]["sources"]["required"]
+    assert sources == [s.submission_key for s in ch.AVERAGE_SOURCES]
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (
-            "pretrained=Qwen/Qwen2.5-VL-7B-Instruct,max_pixels=12845056",
-            "pretrained=Qwen/Qwen2.5-VL-7B-Instruct,max_pixels=12845056",
-        ),
-        ("model=x,api_key=abc123", "model=x,api_key=[REDACTED]"),
-        ("model=x,OPENAI_API_KEY=abc", "model=x,OPENAI_API_KEY=[REDACTED]"),
-        ("model=x,hf_token=hf_abcdefghijklmnopqrstu", "model=x,hf_token=[REDACTED]"),
-        ("token=t0k,password=p,client_secret=s", "token=[REDACTED],password=[REDACTED],client_secret=[REDACTED]"),
-        ("base_url=http://a:b@h:8000/v1", "base_url=http://[REDACTED]@h:8000/v1"),
-        ("url=https://h/v1?api_key=zzz&x=1", "url=https://h/v1?api_key=[REDACTED]&x=1"),
-        ("note=sk-proj-abcdefghijkl1234", "note=[REDACTED]"),
-        ("header=Bearer abcdefgh12345678", "header=[REDACTED]"),
-        ("x=AKIAABCDEFGHIJKLMNOP", "x=[REDACTED]"),
-        ("k=Zx81bQ93LmP0aa7Ttq22Wn5Rr8Yy1c", "k=[REDACTED]"),
-        ("max_new_tokens=4096,tokenizer=foo,author=me", "max_new_tokens=4096,tokenizer=foo,author=me"),
-        ("name=my-finetuned-medical-model-v2-checkpoint-final", "name=my-finetuned-medical-model-v2-checkpoint-final"),
-    ],
-)
-def test_redact_text(raw: str, expected: str) -> None:
-    assert sub.redact_text(raw) == expected
-
-
-def test_redact_mappings() -> None:
-    value = {
-        "model": "m",
-        "api_key": "whatever",
-        "nested": {"Authorization": "Bearer x", "max_new_tokens": 16, "auth_token": None},
-        "list": ["ok", "sk-abcdefghijklmnop"],
-        "nan": math.nan,
-    }
-    assert sub.redact(value) == {
-        "model": "m",
-        "api_key": "[REDACTED]",
-        "nested": {"Authorization": "[REDACTED]", "max_new_tokens": 16, "auth_token": None},
-        "list": ["ok", "[REDACTED]"],
-        "nan": None,
-    }
-
-
-@pytest.mark.parametrize(
-    "breakage",
-    [
-        lambda d: d.update(schema="clinhallu-tasks/submission/v2"),
-        lambda d: d["clinhallu"]["sources"].pop("pathvqa"),
-        lambda d: d["clinhallu"]["sources"]["vqa-rad"].update(acc="high"),
-        lambda d: d["clinhallu"]["sources"]["vqa-rad"].update(acc=140.0),
-        lambda d: d["medhalltune"]["P"].update(clinical_accuracy=11.0),
-        lambda d: d["clinhallu"]["average"]["ci"].update(acc=[1.0]),
-        lambda d: d.update(extra=1),
-        lambda d: d["provenance"].pop("data"),
-        lambda d: d["clinhallu"]["sources"]["vqa-rad"].update(status="fine"),
-    ],
-)
-def test_broken_documents_fail_both_validators(doc: dict, breakage) -> None:
+@pytest.mark.parametrize(("path", "value", "where"), [
+    (("clinhallu", "sources", "pathvqa", "acc"), "high", "clinhallu/sources/pathvqa/acc"),
+    (("clinhallu", "average", "status"), "done", "clinhallu/average/status"),
+    (("medhalltune", "P", "ci", "bertscore"), [0.1], "medhalltune/P/ci/bertscore"),
+    (("provenance", "bertscore_model"), ["/home/alice/roberta-large"], "provenance/bertscore_model/0"),
+    (("cost", "total", "judge_calls"), -1, "cost/total/judge_calls"),
+])
+def test_a_broken_document_is_refused_at_the_broken_field(doc: dict, path: tuple, value: object, where: str) -> None:
     broken = copy.deepcopy(doc)
-    breakage(broken)
-    schema = sub.load_schema()
-    assert sub._mini_validate(broken, schema, schema, "$")
-    assert list(jsonschema.Draft202012Validator(schema).iter_errors(broken))
+    target = broken
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    errors = validate_submission(broken)
+    assert errors and errors[0].startswith(where + ":")
 
 
-def test_nan_is_refused() -> None:
-    assert sub.validate_submission({"schema": sub.SCHEMA_ID, "x": math.nan})[0].startswith("not strict JSON")
-
-
-def test_data_fingerprint_ignores_run_and_model_but_not_items(tmp_path: Path) -> None:
-    full_model(tmp_path / "a", "m1", 0.6, 0.4, n=20, seed=1, medhalltune=False)
-    full_model(tmp_path / "a", "m2", 0.3, 0.7, n=20, seed=2, medhalltune=False)
-    full_model(tmp_path / "b", "m3", 0.6, 0.4, n=21, seed=1, medhalltune=False)
-    models, _ = load_models([tmp_path / "a", tmp_path / "b"])
-    report = build_report(models, iters=20)
-    fps = {m.name: sub.build_submission(m, report)["provenance"]["data"]["fingerprint"] for m in report.models}
-    assert fps["m1"] == fps["m2"] != fps["m3"]
+def test_a_submission_that_breaks_the_schema_is_written_aside_and_fails_the_command(tmp_path, monkeypatch) -> None:
+    write_model(tmp_path / "runs", sources=("pathvqa",), medhalltune=False)
+    build = command.build_submission
+    monkeypatch.setattr(command, "build_submission", lambda *a: build(*a) | {"schema": "something else"})
+    run_report([tmp_path / "runs"], tmp_path / "out", expect=1)
+    assert (tmp_path / "out" / "submission.invalid.json").is_file()
+    assert not (tmp_path / "out" / "submission.json").exists()

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clinhallu_tasks.records import SUMMARY_SUFFIX, TaskFiles, TaskRecords, to_json
+
 # Variables a developer's shell may carry that would change what a test sees.
 _SCRUBBED = ("CLINHALLU_", "MEDHALLTUNE_", "OPENAI_", "LMMS_EVAL_PLUGINS", "HF_TOKEN")
 
@@ -33,14 +35,19 @@ class LmmsRun:
         assert files, f"no sample log for {task} under {self.output_path}"
         return [json.loads(line) for line in files[-1].read_text().splitlines() if line.strip()]
 
+    def records(self, task: str) -> TaskRecords:
+        """Our records of a task (`<task>.samples.jsonl`, `.judgments.jsonl`, `.summary.json`), read and checked."""
+        files = sorted(self.output_path.glob(f"*/{task}{SUMMARY_SUFFIX}"))
+        assert files, f"no records of {task} under {self.output_path}\n{self.output[-4000:]}"
+        return TaskRecords.read(TaskFiles(files[-1].parent, task))
+
     def traces(self, task: str) -> dict[str, dict[str, Any]]:
-        """The ClinHallu per-sample records of a task, by item id."""
-        return {s["clinhallu_trace"]["item_id"]: s["clinhallu_trace"] for s in self.samples(task)}
+        """The per-sample records of a task, by item id, as JSON objects."""
+        return {sample.item_id: to_json(sample) for sample in self.records(task).samples}
 
     def judgments(self, task: str) -> list[dict[str, Any]]:
-        files = sorted(self.output_path.glob(f"*/judgments_{task}.jsonl"))
-        assert files, f"no judgments file for {task} under {self.output_path}"
-        return [json.loads(line) for line in files[-1].read_text().splitlines() if line.strip()]
+        """The per-item judgments of a task, as JSON objects."""
+        return [to_json(judgment) for judgment in self.records(task).judgments]
 
 
 def offline_env(tmp_path: Path, **extra: str) -> dict[str, str]:
