@@ -7,7 +7,11 @@
 
 Prompts are text files in `templates/` (`clinhallu_*.txt`); a file of the same name in
 the folder named by `CLINHALLU_JUDGE_TEMPLATES` replaces the packaged one. Placeholders
-are written `{name}`; other text in braces (such as a JSON example) is left alone.
+are written `{name}`; other text in braces (such as a JSON example) is left alone. A file's
+text is used exactly, less one final newline, and values are inserted as given, so that the
+templates `clinhallu-tasks import-prompts` writes send what the official pipeline sends
+(src/model_evaluation/answer_judge.py, step_hallucination_judge.py): a system message, then
+the user text, followed by the images for Visual Recognition.
 
 The model's text is inserted between tags, and any tag of the template that appears
 inside it is neutralised, so model output cannot close its section and pose as
@@ -48,11 +52,15 @@ _ANSWER_FIELDS = frozenset({"question", "ground_truth", "model_answer"})
 _STEP_FIELDS = frozenset(
     {"question", "ground_truth", "reference", "candidate", "support_context", "n_images"}
 )
+# The text-only step judges. Each has a `clinhallu_step_<step>_no_support.txt`: its {support_context}
+# when no support text is non-empty (the official code writes a sentence of its own; ours, "(none)").
+SUPPORTED_STEPS: tuple[Step, ...] = ("knowledge_recall", "reasoning")
 # template file name -> placeholders it may use
 TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
     "clinhallu_answer_system.txt": _ANSWER_FIELDS,
     "clinhallu_answer_user.txt": _ANSWER_FIELDS,
     **{f"clinhallu_step_{step}_{part}.txt": _STEP_FIELDS for step in STEPS for part in ("system", "user")},
+    **{f"clinhallu_step_{step}_no_support.txt": frozenset() for step in SUPPORTED_STEPS},
 }
 TEMPLATE_NAMES: tuple[str, ...] = tuple(TEMPLATE_FIELDS)
 
@@ -83,6 +91,11 @@ class JudgeTemplates:
         """sha256 of each effective template, for provenance."""
         return text_fingerprints(self.texts)
 
+    def text(self, name: str) -> str:
+        """The template as used: the file's text less one final newline (a file usually ends with one)."""
+        text = self.texts[name]
+        return text[:-1] if text.endswith("\n") else text
+
 
 def load_templates(override_dir: str | os.PathLike[str] | None = None) -> JudgeTemplates:
     """Read the templates, letting files in `override_dir` (default: `$CLINHALLU_JUDGE_TEMPLATES`) win."""
@@ -109,17 +122,17 @@ def _neutralise(value: str, tag_names: Sequence[str]) -> str:
 def _render_pair(
     templates: JudgeTemplates, prefix: str, values: Mapping[str, str]
 ) -> tuple[str, str]:
-    system = templates.texts[f"clinhallu_{prefix}_system.txt"]
-    user = templates.texts[f"clinhallu_{prefix}_user.txt"]
+    system = templates.text(f"clinhallu_{prefix}_system.txt")
+    user = templates.text(f"clinhallu_{prefix}_user.txt")
     tags = sorted(set(_TAG.findall(system)) | set(_TAG.findall(user)))
     safe = {key: _neutralise(value, tags) for key, value in values.items()}
     # One pass: text inserted for one placeholder is never scanned for another.
-    return fill(system, safe).strip(), fill(user, safe).strip()
+    return fill(system, safe), fill(user, safe)
 
 
 def _messages(system: str, user_content: Any) -> list[dict[str, Any]]:
-    # An empty system template means "send no system message" (some judges reproduce that way).
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    # A blank system template means "send no system message" (some judges reproduce that way).
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system.strip() else []
     messages.append({"role": "user", "content": user_content})
     return messages
 
@@ -127,29 +140,40 @@ def _messages(system: str, user_content: Any) -> list[dict[str, Any]]:
 # -- requests ---------------------------------------------------------------------------------------
 
 
+def _verdict_schema(flag: str, text: str) -> dict[str, Any]:
+    """The JSON schema of a verdict, for endpoints that offer structured output (strict mode needs every
+    property required and no others)."""
+    return {
+        "type": "object",
+        "properties": {flag: {"type": "integer", "enum": [0, 1]}, text: {"type": "string"}},
+        "required": [flag, text],
+        "additionalProperties": False,
+    }
+
+
+ANSWER_VERDICT_SCHEMA = _verdict_schema("answer_correct", "answer_reasoning")
+STEP_VERDICT_SCHEMA = _verdict_schema("hallucinated", "reason")
+
+
 def answer_request(
     question: str, ground_truth: str, model_answer: str, *, templates: JudgeTemplates | None = None
 ) -> JudgeRequest:
     """Answer-judge request (text only) for one model answer."""
     templates = templates or load_templates()
-    values = {
-        "question": question.strip(),
-        "ground_truth": ground_truth.strip(),
-        "model_answer": model_answer.strip(),
-    }
+    values = {"question": question, "ground_truth": ground_truth, "model_answer": model_answer}
     system, user = _render_pair(templates, "answer", values)
-    return JudgeRequest(messages=_messages(system, user))
+    return JudgeRequest(messages=_messages(system, user), schema=ANSWER_VERDICT_SCHEMA, schema_name="answer_verdict")
 
 
-def format_support(support: Mapping[str, str | None] | None) -> str:
-    """The support-context lines that are non-empty, or `(none)`."""
+def format_support(support: Mapping[str, str | None] | None, no_support: str = "(none)") -> str:
+    """One `Label: text` line per non-empty support text (as given, in SUPPORT_KEYS order), the lines
+    trimmed at the ends as a whole, as the official code writes them; `no_support` when that leaves nothing."""
     support = support or {}
     unknown = sorted(set(support) - set(SUPPORT_KEYS))
     if unknown:
         raise ValueError(f"unknown support key(s) {unknown}; expected some of {list(SUPPORT_KEYS)}")
-    lines = [f"{label}: {(support.get(key) or '').strip()}"
-             for key, label in SUPPORT_KEYS.items() if (support.get(key) or "").strip()]
-    return "\n".join(lines) if lines else "(none)"
+    lines = [f"{label}: {support[key]}" for key, label in SUPPORT_KEYS.items() if support.get(key)]
+    return "\n".join(lines).strip() or no_support
 
 
 def step_request(
@@ -165,8 +189,10 @@ def step_request(
 ) -> JudgeRequest:
     """Step-judge request for one candidate step.
 
-    Visual Recognition attaches `image_paths` (required) and ignores `support`;
-    the other steps are text only and show the non-empty `support` lines.
+    Visual Recognition attaches `image_paths` (required) after the text and ignores `support`;
+    the other steps are text only and show the non-empty `support` lines, or the step's
+    `clinhallu_step_<step>_no_support.txt` text when there is none. A step without a reference
+    is settled without a call (`judged.step_settlement`): nothing here stands in for an empty one.
     """
     if step not in STEP_TITLES:
         raise ValueError(f"unknown step {step!r}; expected one of {list(STEP_TITLES)}")
@@ -175,21 +201,23 @@ def step_request(
     if visual and not image_paths:
         raise ValueError("the Visual Recognition judge needs the item's images")
     values = {
-        "question": question.strip(),
-        "ground_truth": ground_truth.strip(),
-        "reference": reference.strip(),
-        "candidate": candidate.strip(),
-        "support_context": "(not used for this step)" if visual else format_support(support),
+        "question": question,
+        "ground_truth": ground_truth,
+        "reference": reference,
+        "candidate": candidate,
+        "support_context": (
+            "(not used for this step)" if visual
+            else format_support(support, templates.text(f"clinhallu_step_{step}_no_support.txt"))
+        ),
         "n_images": str(len(image_paths)) if visual else "0",
     }
     system, user = _render_pair(templates, f"step_{step}", values)
     if visual:
-        parts: list[dict[str, str]] = [
-            {"type": "image_file", "path": os.path.abspath(p)} for p in image_paths
-        ]
-        parts.append({"type": "text", "text": user})
-        return JudgeRequest(messages=_messages(system, parts))
-    return JudgeRequest(messages=_messages(system, user))
+        # The official layout: the text, then the images in the item's order.
+        parts: list[dict[str, str]] = [{"type": "text", "text": user}]
+        parts += [{"type": "image_file", "path": os.path.abspath(p)} for p in image_paths]
+        return JudgeRequest(messages=_messages(system, parts), schema=STEP_VERDICT_SCHEMA, schema_name="step_verdict")
+    return JudgeRequest(messages=_messages(system, user), schema=STEP_VERDICT_SCHEMA, schema_name="step_verdict")
 
 
 # -- verdicts ---------------------------------------------------------------------------------------

@@ -1,42 +1,150 @@
-"""The text prompt a model gets in each ClinHallu run (PROTOCOL §1.3-1.4).
+"""The prompt a model gets in each ClinHallu run (PROTOCOL §1.3-1.4), worded by template files.
+
+The wording lives in `templates/generation_*.txt` beside this module; a file of the same name
+in the folder named by `CLINHALLU_PROMPT_TEMPLATES` replaces the packaged one (as
+`CLINHALLU_JUDGE_TEMPLATES` does for the judges). A file's text is used exactly as written,
+less one final newline. `clinhallu-tasks import-prompts` writes such a folder from a checkout
+of the official repository, so that the messages built here are the ones its pipeline sends.
+
+A prompt is a system text (empty in our wording: then no system message is sent) and a user
+text. The baseline user text comes from `generation_user_image.txt`, or from
+`generation_user_text_only.txt` for an item without images; a replace run's from its
+continuation template, which may embed the baseline text as `{task}`. Placeholders:
+
+- `{question}` the question as released; `{question_cleaned}` without `<image>` tokens, trimmed;
+- `{options_text}` "Options:" and one option per line, then a blank line (empty without options);
+  `{question_with_options}` the question, a blank line and that listing (the question alone
+  without options); `{options_section}` a blank line and the listing, only when the options are
+  not already written in the question;
+- `{n_images}`, `{images}` ("image"/"images"), `{them}` ("it"/"them");
+- `{intro}` and `{answer_rule}`: the `generation_part_*` sentence for the item's images and
+  answer kind;
+- continuations also: `{task}`, `{given_steps}` (the given steps under their headers) and each
+  given step alone, `{visual_recognition}`, `{knowledge_recall}` (as given, untrimmed).
 
 The images travel separately (the framework attaches them, in the item's order), so the
-text carries no image placeholder. One prompt shape serves every run: the question, the
-format with its rules, and for the stage-replacement runs the steps already written,
-which the model continues.
+text carries no image placeholder.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from clinhallu_tasks.clinhallu.items import GIVEN_GOLD_STEPS, RUNS, STEPS, ClinHalluItem, Run, Step
-from clinhallu_tasks.clinhallu.trace import ANSWER_HEADER, STEP_HEADERS, render_steps
+from clinhallu_tasks.clinhallu.trace import render_steps
+from clinhallu_tasks.errors import ClinHalluTasksError
+from clinhallu_tasks.judging.templates import TemplateSet, fill, load, text_fingerprints
 from clinhallu_tasks.metrics.answer_match import split_option
 
-__all__ = ["build_prompt", "given_steps_for", "gold_given_steps", "options_in_question"]
+__all__ = [
+    "ENV_PROMPT_TEMPLATES",
+    "GENERATION_TEMPLATE_NAMES",
+    "Prompt",
+    "PromptTemplateError",
+    "PromptTemplates",
+    "build_messages",
+    "build_prompt",
+    "build_prompt_parts",
+    "given_steps_for",
+    "gold_given_steps",
+    "load_prompt_templates",
+    "options_in_question",
+]
+
+ENV_PROMPT_TEMPLATES = "CLINHALLU_PROMPT_TEMPLATES"
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+
+SYSTEM_TEMPLATE = "generation_system.txt"
+USER_IMAGE_TEMPLATE = "generation_user_image.txt"
+USER_TEXT_ONLY_TEMPLATE = "generation_user_text_only.txt"
+CONTINUATION_TEMPLATES: Mapping[Run, str] = {
+    "replace_vr": "generation_continue_vr.txt",
+    "replace_kr": "generation_continue_kr.txt",
+    "replace_vr_kr": "generation_continue_vr_kr.txt",
+}
+INTRO_ONE_IMAGE = "generation_part_intro_one_image.txt"
+INTRO_SEVERAL_IMAGES = "generation_part_intro_several_images.txt"
+ANSWER_RULES = {
+    "options_listed": "generation_part_answer_options_listed.txt",
+    "options_in_question": "generation_part_answer_options_in_question.txt",
+    "yes_no": "generation_part_answer_yes_no.txt",
+    "open": "generation_part_answer_open.txt",
+}
+
+_WORDS = frozenset({"n_images", "images", "them"})
+_ITEM_FIELDS = _WORDS | frozenset(
+    {"question", "question_cleaned", "options_text", "question_with_options", "options_section", "intro", "answer_rule"}
+)
+_CONTINUE_FIELDS = _ITEM_FIELDS | frozenset({"task", "given_steps", "visual_recognition", "knowledge_recall"})
+# template file name -> placeholders it may use
+GENERATION_TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
+    SYSTEM_TEMPLATE: _ITEM_FIELDS,
+    USER_IMAGE_TEMPLATE: _ITEM_FIELDS,
+    USER_TEXT_ONLY_TEMPLATE: _ITEM_FIELDS,
+    **{name: _CONTINUE_FIELDS for name in CONTINUATION_TEMPLATES.values()},
+    INTRO_ONE_IMAGE: _WORDS,
+    INTRO_SEVERAL_IMAGES: _WORDS,
+    **{name: _WORDS for name in ANSWER_RULES.values()},
+}
+GENERATION_TEMPLATE_NAMES: tuple[str, ...] = tuple(GENERATION_TEMPLATE_FIELDS)
 
 # Placeholders some releases leave in question texts; the framework sends the images itself.
 _IMAGE_TOKEN_RE = re.compile(r"[ \t]*<image>[ \t]*\n?")
 
-_STEP_RULES: Mapping[Step, str] = {
-    "visual_recognition": (
-        "Describe only what can be seen in the {images}: the kind of image and view, the "
-        "anatomy shown, and each visible finding with its location, size, shape and "
-        "appearance. This step stands on its own: do not mention the question and do not "
-        "name a diagnosis or interpret what the findings mean."
-    ),
-    "knowledge_recall": (
-        "State the medical knowledge this question depends on, such as definitions, "
-        "typical features, criteria and associations. This step stands on its own: do not "
-        "refer to the {images} or to anything seen in {them}."
-    ),
-    "reasoning": (
-        "Bring what you saw and what you recalled together, step by step, to reach your "
-        "conclusion. Finish this step with the answer line."
-    ),
-}
+
+class PromptTemplateError(ClinHalluTasksError):
+    """A generation template folder or file that cannot be used; the message names it."""
+
+
+TEMPLATE_SET = TemplateSet(
+    label="ClinHallu",
+    packaged_dir=TEMPLATE_DIR,
+    placeholders=GENERATION_TEMPLATE_FIELDS,
+    stray_prefix="generation_",
+    variable=ENV_PROMPT_TEMPLATES,
+    error=PromptTemplateError,
+    kind="generation",
+)
+
+
+@dataclass(frozen=True)
+class PromptTemplates:
+    """The effective generation templates by file name, and where each was read from."""
+
+    texts: Mapping[str, str]  # file name -> text as read (final newline included)
+    sources: Mapping[str, str]  # file name -> "packaged" or the override file's path
+
+    def text(self, name: str) -> str:
+        """The template as used: the file's text less one final newline."""
+        text = self.texts[name]
+        return text[:-1] if text.endswith("\n") else text
+
+    def fingerprints(self) -> dict[str, str]:
+        """sha256 of each effective template file, for provenance."""
+        return text_fingerprints(self.texts)
+
+
+def load_prompt_templates(override_dir: str | os.PathLike[str] | None = None) -> PromptTemplates:
+    """Read the generation templates, same-named files in `override_dir` (default:
+    `$CLINHALLU_PROMPT_TEMPLATES`) winning over the packaged ones."""
+    if override_dir is None:
+        override_dir = os.environ.get(ENV_PROMPT_TEMPLATES, "").strip() or None
+    loaded = load(TEMPLATE_SET, override_dir)
+    sources = {name: str(loaded.paths[name]) if name in loaded.overridden else "packaged" for name in loaded.texts}
+    return PromptTemplates(texts=loaded.texts, sources=sources)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What a model is sent for one item in one run: an optional system text and the user text."""
+
+    system: str  # empty: send no system message
+    user: str
 
 
 def given_steps_for(run: Run) -> tuple[Step, ...]:
@@ -80,17 +188,89 @@ def options_in_question(question: str, options: tuple[str, ...] | list[str]) -> 
     return True
 
 
-def _answer_rule(item: ClinHalluItem, options_shown: bool, options_listed: bool) -> str:
+def _answer_rule_template(item: ClinHalluItem, options_shown: bool, options_listed: bool) -> str:
     if options_shown:
-        where = "listed above" if options_listed else "given in the question"
-        return (
-            f"Choose one of the options {where}. On the answer line write its letter followed "
-            "by its text, as in: [Answer] <letter>. <text of that option>"
-        )
-    no_letters = "There are no answer options, so do not write any option letter."
-    if item.question_type == "yes_no":
-        return f"Answer with exactly one word, yes or no, in lower case. {no_letters}"
-    return f"Give a short answer, a word or a short phrase rather than a sentence. {no_letters}"
+        return ANSWER_RULES["options_listed" if options_listed else "options_in_question"]
+    return ANSWER_RULES["yes_no" if item.question_type == "yes_no" else "open"]
+
+
+def _check_given(run: Run, given_steps: Mapping[Step, str] | None) -> dict[Step, str]:
+    needed = given_steps_for(run)
+    given = dict(given_steps or {})
+    extra = [s for s in given if s not in needed]
+    if extra:
+        raise ValueError(f"run {run!r} gives no step(s) {extra!r}; it gives {list(needed) or 'none'}")
+    for step in needed:
+        text = given.get(step)
+        if not isinstance(text, str):
+            raise ValueError(f"run {run!r} needs the given step {step!r}, which is missing")
+        # The model's own baseline step is handed over as parsed, empty when that trace had none
+        # (PROTOCOL §1.4, as the official pipeline does); a gold step is never empty.
+        if step in GIVEN_GOLD_STEPS[run] and not text.strip():
+            raise ValueError(f"run {run!r} needs the given gold step {step!r}, which is empty")
+    return given
+
+
+def _item_values(item: ClinHalluItem, templates: PromptTemplates) -> dict[str, str]:
+    """Every placeholder value an item gives, the `generation_part_*` sentences filled in."""
+    n_images = len(item.image_paths)
+    several = n_images > 1
+    words = {"n_images": str(n_images), "images": "images" if several else "image", "them": "them" if several else "it"}
+
+    question = item.question
+    cleaned = _IMAGE_TOKEN_RE.sub(" ", question).strip()
+    options = tuple(item.options)
+    options_listed = bool(options) and not options_in_question(cleaned, options)
+    options_shown = bool(options) or item.question_type == "multiple_choice"
+    # The listing as the official pipeline writes it: options verbatim, whether or not the question has them.
+    listing = "Options:\n" + "\n".join(options) if options else ""
+    rule = _answer_rule_template(item, options_shown, options_listed)
+    return {
+        **words,
+        "question": question,
+        "question_cleaned": cleaned,
+        "options_text": listing + "\n\n" if options else "",
+        "question_with_options": f"{question}\n\n{listing}" if options else question,
+        "options_section": "\n\nOptions:\n" + "\n".join(o.strip() for o in options) if options_listed else "",
+        "intro": fill(templates.text(INTRO_SEVERAL_IMAGES if several else INTRO_ONE_IMAGE), words),
+        "answer_rule": fill(templates.text(rule), words),
+    }
+
+
+def build_prompt_parts(
+    item: ClinHalluItem,
+    run: Run,
+    given_steps: Mapping[Step, str] | None = None,
+    *,
+    pre_prompt: str = "",
+    post_prompt: str = "",
+    templates: PromptTemplates | None = None,
+) -> Prompt:
+    """The system text and the user text for one item in one run.
+
+    ``given_steps`` holds the steps that ``run`` hands over (see ``given_steps_for``); it is
+    required for the replace runs, each gold step non-empty (``replace_kr``'s own baseline Visual
+    Recognition may be empty), and must be empty for ``baseline``.
+    ``pre_prompt`` and ``post_prompt`` are put before and after the user text as they are.
+    ``templates`` defaults to those in effect (``load_prompt_templates()``); pass them when
+    building many prompts.
+    """
+    given = _check_given(run, given_steps)
+    templates = templates or load_prompt_templates()
+    values = _item_values(item, templates)
+    baseline = USER_IMAGE_TEMPLATE if item.image_paths else USER_TEXT_ONLY_TEMPLATE
+    user = fill(templates.text(baseline), values)
+    if run != "baseline":
+        continuation = {
+            **values,
+            "task": user,
+            "given_steps": render_steps(given),
+            "visual_recognition": given.get("visual_recognition", ""),
+            "knowledge_recall": given.get("knowledge_recall", ""),
+        }
+        user = fill(templates.text(CONTINUATION_TEMPLATES[run]), continuation)
+    system = fill(templates.text(SYSTEM_TEMPLATE), values)
+    return Prompt(system=system, user=pre_prompt + user + post_prompt)
 
 
 def build_prompt(
@@ -100,75 +280,41 @@ def build_prompt(
     *,
     pre_prompt: str = "",
     post_prompt: str = "",
+    templates: PromptTemplates | None = None,
 ) -> str:
-    """The prompt text for one item in one run.
+    """The prompt as one text, for a caller that sends a single user message.
 
-    ``given_steps`` holds the steps that ``run`` hands over (see ``given_steps_for``); it is
-    required, each step non-empty, for the replace runs, and must be empty for ``baseline``.
-    ``pre_prompt`` and ``post_prompt`` are put before and after the text as they are.
+    With our wording (no system text) this is the user text. When the templates in effect
+    have a system text, it comes first, then a blank line, then the user text: nothing is
+    dropped, but a caller that reproduces the official requests sends the two apart
+    (``build_prompt_parts`` or ``build_messages``).
     """
-    needed = given_steps_for(run)
-    given = dict(given_steps or {})
-    extra = [s for s in given if s not in needed]
-    if extra:
-        raise ValueError(f"run {run!r} gives no step(s) {extra!r}; it gives {list(needed) or 'none'}")
-    for step in needed:
-        text = given.get(step)
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"run {run!r} needs the given step {step!r}, which is missing or empty")
-
-    n_images = len(item.image_paths)
-    several = n_images > 1
-    images = "images" if several else "image"
-    them = "them" if several else "it"
-
-    question = _IMAGE_TOKEN_RE.sub(" ", item.question).strip()
-    options = tuple(item.options)
-    options_listed = bool(options) and not options_in_question(question, options)
-    options_shown = bool(options) or item.question_type == "multiple_choice"
-
-    parts: list[str] = []
-    if several:
-        parts.append(
-            f"You are shown {n_images} medical images, attached in order (the first image "
-            "first), and a question about them."
-        )
-    else:
-        parts.append("You are shown a medical image and a question about it.")
-    parts.append(f"Question: {question}")
-    if options_listed:
-        parts.append("Options:\n" + "\n".join(o.strip() for o in options))
-
-    layout = [
-        "Work through the question in three steps, then give your answer. Write each step "
-        "under its header, spelled exactly as below and in this order, each header on a "
-        "line of its own:"
-    ]
-    for step in STEPS:
-        rule = _STEP_RULES[step].format(images=images, them=them)
-        layout.append(f"{STEP_HEADERS[step]}\n{rule}")
-    layout.append(f"{ANSWER_HEADER} <your final answer>")
-    parts.append("\n\n".join(layout))
-
-    parts.append(
-        f"Rules for the answer line: it starts with {ANSWER_HEADER} and holds only the final "
-        f"answer. {_answer_rule(item, options_shown, options_listed)}"
+    prompt = build_prompt_parts(
+        item, run, given_steps, pre_prompt=pre_prompt, post_prompt=post_prompt, templates=templates
     )
+    return f"{prompt.system}\n\n{prompt.user}" if prompt.system else prompt.user
 
-    if needed:
-        remaining = [STEP_HEADERS[s] for s in STEPS if s not in needed]
-        done_word = "step has" if len(needed) == 1 else "steps have"
-        todo = remaining[0] if len(remaining) == 1 else " and ".join(remaining)
-        todo_word = "step" if len(remaining) == 1 else "steps"
-        parts.append(
-            f"The first {done_word} already been written and {'is' if len(needed) == 1 else 'are'} "
-            "final:\n\n" + render_steps({s: given[s] for s in needed})
-        )
-        parts.append(
-            f"Continue from here. Write the remaining {todo_word}, {todo}, under "
-            f"{'its header' if len(remaining) == 1 else 'their headers'} in the same format, "
-            f"then finish with the {ANSWER_HEADER} line. Do not repeat or rewrite the "
-            f"{'step' if len(needed) == 1 else 'steps'} above."
-        )
 
-    return pre_prompt + "\n\n".join(parts) + post_prompt
+def build_messages(
+    item: ClinHalluItem,
+    run: Run,
+    given_steps: Mapping[Step, str] | None = None,
+    *,
+    pre_prompt: str = "",
+    post_prompt: str = "",
+    templates: PromptTemplates | None = None,
+) -> list[dict[str, Any]]:
+    """Chat messages as the official pipeline lays them out: a system message when there is a
+    system text, then the user message: the text, then each image (``{"type": "image_file",
+    "path": ...}``, in the item's order); a plain string when the item has no images."""
+    prompt = build_prompt_parts(
+        item, run, given_steps, pre_prompt=pre_prompt, post_prompt=post_prompt, templates=templates
+    )
+    messages: list[dict[str, Any]] = [{"role": "system", "content": prompt.system}] if prompt.system else []
+    if item.image_paths:
+        content: list[dict[str, str]] = [{"type": "text", "text": prompt.user}]
+        content += [{"type": "image_file", "path": os.path.abspath(p)} for p in item.image_paths]
+        messages.append({"role": "user", "content": content})
+    else:
+        messages.append({"role": "user", "content": prompt.user})
+    return messages

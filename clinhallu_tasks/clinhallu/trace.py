@@ -17,28 +17,50 @@ What the parser tolerates (layout around the headers, never a different structur
   the bracket (``[Reasoning]:``), markdown emphasis around it (``**[Reasoning]**``,
   ``**[Reasoning]:**``);
 - a step header must start a line, after optional markdown decoration: heading marks
-  (``## [Reasoning]``), emphasis, list bullets, blockquote marks or a short list number
-  (``1. [Visual Recognition]``). A bracketed step name in the middle of a line is prose
-  (models write "from the [Visual Recognition] above"), not a header;
+  (``## [Reasoning]``), emphasis, list bullets, blockquote marks, a short list number
+  (``1. [Visual Recognition]``) or a step number (``Step 1: [Visual Recognition]``,
+  ``**Step 2 -** [Knowledge Recall]``, ``(Step 3) [Reasoning]``). A bracketed step name in
+  the middle of a line is prose (models write "from the [Visual Recognition] above"), not
+  a header; a step number before an unbracketed name does not make it one;
 - ``[Answer]`` is recognised at the start of a line and also inside a line once the
   ``[Reasoning]`` header has been seen, because the format asks the Reasoning step to end
   with it and models often put it after the last sentence of their reasoning (a mention
   inside a line before that, as in a preamble that echoes the format, is prose);
 - thinking: everything up to and including the first ``</think>`` is dropped, whether or
   not the opening ``<think>`` is in the text (chat templates often put the opening tag in
-  the prompt). A text that starts with ``<think>`` and never closes it is all thinking:
-  no step is read from it and the trace is invalid (``unclosed_think``);
+  the prompt). A response that opens with ``<think>`` and never closes it has no marked
+  end of thinking: the text after the tag is read as a response (drafts in it give way to
+  a later complete trace, see below), and if no valid trace is found the reason is
+  ``unclosed_think``. ``Trace.thinking_block`` says whether a thinking block was there;
 - text before the first header is ignored.
 
-Sections: the first occurrence of each header wins; every recognised header (first
-occurrences and repeats) ends the section before it, and the text under a repeated header
-is dropped. A step's text is everything between its header and the next recognised header,
-whitespace-trimmed, with trailing markdown rules (``---``) removed. So the ``[Answer]``
-line is never part of the Reasoning text. The answer is the first non-empty line after
-``[Answer]`` (on its own line or the next ones, up to the next header), with surrounding
-markdown emphasis, backticks and quotes removed.
+Which trace is read: a response may write the trace out more than once ("Revised
+answer:" and a second full trace). The trace is read from a ``[Visual Recognition]``
+header on, and the last such header from which a complete valid trace follows wins. When
+none gives a valid trace, the whole text is read as one trace (for the steps it has and
+the reason it fails). Within the trace read, the first occurrence of each header wins;
+every recognised header (first occurrences and repeats) ends the section before it, and
+the text under a repeated header is dropped, so a stray header after the answer or a
+partial restatement does not replace a step. A step's text is everything between its
+header and the next recognised header, whitespace-trimmed, with trailing markdown rules
+(``---``) removed. So the ``[Answer]`` line is never part of the Reasoning text. The
+answer is the first non-empty line after ``[Answer]`` (on its own line or the next ones,
+up to the next header), with surrounding markdown emphasis, backticks and quotes removed.
 
 There is no guessing: a step without its header is missing, however the prose reads.
+
+Where this reading differs from the official parser's, and why (issue #10):
+
+- the official parser finds the exact-case bracketed names anywhere in the text, so a
+  step named in the middle of a sentence starts a new section there; ours needs a header
+  to open a line and accepts any case and spacing. Both read step-numbered headers, but
+  the official reading leaves "Step 2:" at the end of the step before;
+- the official parser keeps, header by header, the last non-empty occurrence, so a
+  revised Reasoning after the answer, or a stray header, mixes two versions into one
+  trace; ours takes the last complete trace as a whole;
+- the official parser does not know thinking blocks (the official runs switch thinking
+  off) and reads headers inside one; ours drops a closed block, since it is a draft and
+  not the response, even when the response after it is incomplete.
 
 Validity (PROTOCOL §1.3): each step present with at least 3 words (whitespace-separated)
 and a non-empty answer. ``Trace.invalid_reason`` names the first failing check, in this
@@ -46,7 +68,7 @@ order:
 
 ==============================  ==========================================================
 ``empty_response``              nothing but whitespace (also: nothing after ``</think>``)
-``unclosed_think``              starts with ``<think>`` that is never closed
+``unclosed_think``              opens ``<think>``, never closes it, and holds no valid trace
 ``missing_visual_recognition``  no ``[Visual Recognition]`` header
 ``short_visual_recognition``    the header is there, its text has fewer than 3 words
 ``missing_knowledge_recall``    no ``[Knowledge Recall]`` header
@@ -58,14 +80,14 @@ order:
 ==============================  ==========================================================
 
 An invalid trace still carries every step it has (the step judges read present steps of
-invalid traces too); only ``unclosed_think`` and ``empty_response`` leave all fields empty.
+invalid traces too); only ``empty_response`` leaves all fields empty.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from clinhallu_tasks.clinhallu.items import STEPS, Step
 
@@ -116,14 +138,19 @@ _HEADER_RE = re.compile(
 _KINDS: tuple[str, ...] = ("", "visual_recognition", "knowledge_recall", "reasoning", _ANSWER)
 
 # What may stand between the start of a line and a step header: whitespace, heading marks,
-# emphasis, bullets, blockquote marks and a list number such as "1." or "2)".
-_LINE_PREFIX_RE = re.compile(r"(?:[ \t\r#>*_+\-]|\d{1,2}[.)])*")
+# emphasis, bullets, blockquote marks, a list number such as "1." or "2)", and a step number
+# ("Step 1:", "(Step 2)", "Step 3 -"). Every piece starts with a character no other piece
+# can match, so a failed match never backtracks through the alternatives.
+_LINE_PREFIX_RE = re.compile(
+    r"(?:[ \t\r#>*_+\-]|\d{1,2}[.)]|\(?step[ \t]*\d{1,2}(?!\d)(?:[ \t]*[:.)\u2013\u2014])?)*",
+    re.IGNORECASE,
+)
 
 # Trailing markdown rules or stray heading marks left at the end of a section.
 _TRAILING_RULE_RE = re.compile(r"(?:\n[ \t]*(?:[-*_=]{3,}|#{1,6})?[ \t]*)+\Z")
 _RULE_ENDINGS = ("-", "*", "_", "=", "#")
 
-_THINK_OPEN = "<think>"
+_THINK_OPEN_RE = re.compile(r"\s*<think>")
 _THINK_CLOSE = "</think>"
 
 # Surrounding decoration removed from the answer line. Single quotes and angle brackets
@@ -142,6 +169,9 @@ class Trace:
     answer: str = ""
     valid: bool = False
     invalid_reason: str | None = None  # one of INVALID_REASONS, None when valid
+    # The response had a thinking block (closed, opened in the prompt, or never closed),
+    # dropped before reading: a task where most traces have one was run with thinking on.
+    thinking_block: bool = False
 
     def step(self, name: Step) -> str:
         """Text of one step by its name (``visual_recognition`` ...); ValueError otherwise."""
@@ -158,20 +188,23 @@ class Trace:
             "answer": self.answer,
             "valid": self.valid,
             "invalid_reason": self.invalid_reason,
+            "thinking_block": self.thinking_block,
         }
 
 
 _EMPTY_RESPONSE = Trace(invalid_reason="empty_response")
-_UNCLOSED_THINK = Trace(invalid_reason="unclosed_think")
+
+# (section boundary, end of header, kind, an [Answer] inside a line)
+_Header = tuple[int, int, str, bool]
 
 
-def _scan(text: str) -> list[tuple[int, int, str]]:
-    """Recognised headers as (section boundary, end of header, kind), in text order.
+def _scan(text: str) -> list[_Header]:
+    """Recognised headers as (section boundary, end of header, kind, inline), in text order.
 
     The boundary of a line-start header is the start of its line, so its decoration
     ("## ", "**") does not trail the previous section; an inline [Answer] cuts at "[".
     """
-    found: list[tuple[int, int, str]] = []
+    found: list[_Header] = []
     rfind = text.rfind
     prefix_ok = _LINE_PREFIX_RE.fullmatch
     append = found.append
@@ -180,27 +213,28 @@ def _scan(text: str) -> list[tuple[int, int, str]]:
         start = m.start()
         kind = _KINDS[m.lastindex or 0]
         if start == 0 or text[start - 1] == "\n":  # the common case: header opens the line
-            append((start, m.end(), kind))
+            append((start, m.end(), kind, False))
         else:
             line_start = rfind("\n", 0, start) + 1
             if prefix_ok(text, line_start, start) is not None:
-                append((line_start, m.end(), kind))
+                append((line_start, m.end(), kind, False))
             elif kind == _ANSWER and in_reasoning:
-                append((start, m.end(), kind))
+                append((start, m.end(), kind, True))
             else:
                 continue  # a bracketed name inside a line: prose
         in_reasoning = in_reasoning or kind == "reasoning"
     return found
 
 
-def _strip_think(text: str) -> str | None:
-    """Text after the thinking part; None when a leading <think> is never closed."""
+def _split_thinking(text: str) -> tuple[int, bool]:
+    """Where the response proper starts (0: no thinking), and whether its <think> is never closed."""
     close = text.find(_THINK_CLOSE)
     if close >= 0:
-        return text[close + len(_THINK_CLOSE) :]
-    if text.lstrip().startswith(_THINK_OPEN):
-        return None
-    return text
+        return close + len(_THINK_CLOSE), False
+    opened = _THINK_OPEN_RE.match(text)
+    if opened:
+        return opened.end(), True
+    return 0, False
 
 
 def _clean_section(raw: str) -> str:
@@ -236,32 +270,18 @@ def _answer_line(section: str) -> str:
     return ""
 
 
-def _sections(text: str) -> dict[str, str]:
-    """Raw text under the first occurrence of each header."""
-    bounds = _scan(text)
+def _trace_from(text: str, headers: list[_Header], first: int, thinking_block: bool) -> Trace:
+    """The trace under headers[first:], the first occurrence of each header winning; validated."""
     sections: dict[str, str] = {}
-    last = len(bounds) - 1
-    for i, (_, end, kind) in enumerate(bounds):
+    last = len(headers) - 1
+    missing = len(_KINDS) - 1
+    for i in range(first, last + 1):
+        kind = headers[i][2]
         if kind not in sections:
-            stop = bounds[i + 1][0] if i < last else len(text)
-            sections[kind] = text[end:stop]
-    return sections
-
-
-def parse_trace(text: str) -> Trace:
-    """Parse a model's output into a Trace. Never raises, whatever the input."""
-    if not isinstance(text, str):
-        # Backends sometimes hand over None or a non-str; treat it as no output.
-        text = "" if text is None else str(text)
-    if not text or text.isspace():
-        return _EMPTY_RESPONSE
-    body = _strip_think(text)
-    if body is None:
-        return _UNCLOSED_THINK
-    if not body or body.isspace():
-        return _EMPTY_RESPONSE
-
-    sections = _sections(body)
+            sections[kind] = text[headers[i][1] : headers[i + 1][0] if i < last else len(text)]
+            missing -= 1
+            if not missing:
+                break
     vr = sections.get("visual_recognition")
     kr = sections.get("knowledge_recall")
     rs = sections.get("reasoning")
@@ -288,7 +308,71 @@ def parse_trace(text: str) -> Trace:
         reason = "missing_answer"
     elif not answer:
         reason = "empty_answer"
-    return Trace(vr_text, kr_text, rs_text, answer, reason is None, reason)
+    return Trace(vr_text, kr_text, rs_text, answer, reason is None, reason, thinking_block)
+
+
+_AFTER_VISUAL_RECOGNITION = ("knowledge_recall", "reasoning", _ANSWER)
+
+
+def _read(text: str, thinking_block: bool) -> Trace:
+    """The last complete valid trace, read from a [Visual Recognition] header on; else the whole text."""
+    headers = _scan(text)
+    starts: list[int] = []
+    first_reasoning = len(headers)
+    for i, (_, _, kind, _) in enumerate(headers):
+        if kind == "visual_recognition":
+            starts.append(i)
+        elif kind == "reasoning" and i < first_reasoning:
+            first_reasoning = i
+    if len(starts) > 1:
+        # Only a start with every other header after it can give a complete trace: this
+        # keeps a text that repeats one header many times from being read once per repeat.
+        last_of = {h[2]: i for i, h in enumerate(headers)}
+        ends = min(last_of.get(kind, -1) for kind in _AFTER_VISUAL_RECOGNITION)
+        starts = [i for i in starts if i < ends] or starts[:1]
+    for i in reversed(starts):
+        if i > first_reasoning:
+            trace = _trace_from(text, _own_headers(headers, i), 0, thinking_block)
+        else:
+            trace = _trace_from(text, headers, i, thinking_block)
+        if trace.valid or i == 0:  # from the first header, the reading is the whole text's
+            return trace
+    return _trace_from(text, headers, 0, thinking_block)
+
+
+def _own_headers(headers: list[_Header], first: int) -> list[_Header]:
+    """Headers of the trace that starts at headers[first], read as if the text began there.
+
+    An inline [Answer] counts once the trace's own [Reasoning] header is seen; the scan
+    took one from an earlier trace, so inline answers before this trace's are prose.
+    """
+    own: list[_Header] = []
+    for j in range(first, len(headers)):
+        header = headers[j]
+        if header[2] == "reasoning":
+            return own + headers[j:]
+        if not header[3]:
+            own.append(header)
+    return own
+
+
+def parse_trace(text: str) -> Trace:
+    """Parse a model's output into a Trace. Never raises, whatever the input."""
+    if not isinstance(text, str):
+        # Backends sometimes hand over None or a non-str; treat it as no output.
+        text = "" if text is None else str(text)
+    if not text or text.isspace():
+        return _EMPTY_RESPONSE
+    start, unclosed = _split_thinking(text)
+    body = text[start:] if start else text
+    thinking_block = start > 0
+    if not body or body.isspace():
+        return Trace(invalid_reason="unclosed_think" if unclosed else "empty_response", thinking_block=thinking_block)
+    trace = _read(body, thinking_block)
+    if unclosed and not trace.valid:
+        # The model most likely ran out of room while thinking: say so rather than name a step.
+        return replace(trace, invalid_reason="unclosed_think")
+    return trace
 
 
 def render_steps(steps: Mapping[str, str]) -> str:
@@ -316,10 +400,14 @@ def join_trace(given: Mapping[str, str], continuation: str) -> str:
       from the continuation (the given text stands, the restatement is not read anywhere);
     - continuation text before its first header is dropped, as text before the first
       header of any trace is ignored; prose that only continues a given step is not read;
-    - the continuation's thinking is dropped as ``parse_trace`` would drop it; stray
-      ``</think>`` tags left after that are removed, so they cannot wipe the given steps;
-      a continuation that opens ``<think>`` and never closes it yields a text that parses
-      as ``unclosed_think``.
+    - a continuation that writes its part out again after an ``[Answer]`` (a revised
+      version) has each version written after its own copy of the given steps, so that
+      ``parse_trace`` reads the last complete version, as in a baseline trace;
+    - the continuation's thinking block comes first, as in the response, and
+      ``parse_trace`` drops it (and reports it in ``thinking_block``); stray ``</think>``
+      tags after it are removed, so they cannot wipe the given steps. A ``<think>`` that
+      is never closed marks no end to cut at: the tag comes first and the continuation's
+      sections are kept as usual, so the joined text parses as valid or ``unclosed_think``.
 
     Parse the result with ``parse_trace``.
     """
@@ -329,18 +417,26 @@ def join_trace(given: Mapping[str, str], continuation: str) -> str:
     rendered = render_steps(given)
     if not isinstance(continuation, str):
         continuation = "" if continuation is None else str(continuation)
-    body = _strip_think(continuation)
-    if body is None:
-        return continuation.lstrip() + "\n\n" + rendered
+    start, _ = _split_thinking(continuation)
+    body = continuation[start:]
     if _THINK_CLOSE in body:
         body = body.replace(_THINK_CLOSE, "")
-    bounds = _scan(body)
+    headers = _scan(body)
+    versions: list[str] = []
     kept: list[str] = []
-    last = len(bounds) - 1
-    for i, (start, _, kind) in enumerate(bounds):
+    last = len(headers) - 1
+    after_answer = False
+    for i, (begin, _, kind, _) in enumerate(headers):
+        if after_answer and kind != _ANSWER and kept:  # a step after an [Answer]: a new version
+            versions.append("".join(kept))
+            kept = []
+        after_answer = kind == _ANSWER
         if kind not in given:
-            stop = bounds[i + 1][0] if i < last else len(body)
-            kept.append(body[start:stop])
-    if not kept:
-        return rendered
-    return rendered + "\n\n" + "".join(kept)
+            stop = headers[i + 1][0] if i < last else len(body)
+            kept.append(body[begin:stop])
+    if kept:
+        versions.append("".join(kept))
+    parts = [rendered + "\n\n" + version for version in versions] if versions else [rendered]
+    if start:
+        parts.insert(0, continuation[:start].lstrip())
+    return "\n\n".join(parts)

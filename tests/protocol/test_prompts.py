@@ -278,3 +278,97 @@ def test_prompt_always_holds_the_format_and_the_question(question, qtype, raw_op
     prompt = build_prompt(item, run, gold_given_steps(item, run, baseline_visual_recognition="own words here"))
     assert all(h in prompt for h in HEADERS)
     assert question.replace("<image>", "").strip() in prompt or "<image>" in question
+
+
+# --- wording from template files (CLINHALLU_PROMPT_TEMPLATES) ------------------------------
+
+
+from clinhallu_tasks.clinhallu.prompts import (  # noqa: E402  (added with the template files)
+    GENERATION_TEMPLATE_NAMES,
+    TEMPLATE_DIR,
+    PromptTemplateError,
+    build_messages,
+    build_prompt_parts,
+    load_prompt_templates,
+)
+
+
+def test_our_wording_has_no_system_text():
+    assert build_prompt_parts(MC, "baseline").system == ""
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_user_text_is_the_single_text_prompt(run):
+    given = gold_given_steps(MC, run, baseline_visual_recognition="My own description here.")
+    assert build_prompt_parts(MC, run, given).user == build_prompt(MC, run, given)
+
+
+def test_messages_put_the_text_before_the_images_in_order():
+    messages = build_messages(MC, "baseline")
+    assert [m["role"] for m in messages] == ["user"]
+    parts = messages[0]["content"]
+    assert parts[0] == {"type": "text", "text": build_prompt(MC, "baseline")}
+    assert [p["path"].rsplit("/", 1)[-1] for p in parts[1:]] == ["f1.png", "f2.png", "f3.png"]
+
+
+def test_messages_without_images_are_plain_text():
+    item = dataclasses.replace(YES_NO, image_paths=())
+    assert build_messages(item, "baseline") == [{"role": "user", "content": build_prompt(item, "baseline")}]
+
+
+def test_every_template_file_is_packaged():
+    assert all((TEMPLATE_DIR / name).is_file() for name in GENERATION_TEMPLATE_NAMES)
+
+
+def test_an_override_file_replaces_only_its_part(tmp_path):
+    (tmp_path / "generation_part_answer_yes_no.txt").write_text("Say yes or no.\n", encoding="utf-8")
+    templates = load_prompt_templates(tmp_path)
+    prompt = build_prompt(YES_NO, "baseline", templates=templates)
+    assert prompt == build_prompt(YES_NO, "baseline").replace(
+        "Answer with exactly one word, yes or no, in lower case. "
+        "There are no answer options, so do not write any option letter.",
+        "Say yes or no.",
+    )
+
+
+def test_the_environment_variable_names_the_override_folder(tmp_path, monkeypatch):
+    (tmp_path / "generation_user_image.txt").write_text("Q={question}\n", encoding="utf-8")
+    monkeypatch.setenv("CLINHALLU_PROMPT_TEMPLATES", str(tmp_path))
+    assert build_prompt(YES_NO, "baseline") == "Q=Is there a mass?"
+
+
+def test_a_template_keeps_all_but_one_final_newline(tmp_path):
+    (tmp_path / "generation_user_image.txt").write_text("Q={question}\n\n", encoding="utf-8")
+    assert build_prompt(YES_NO, "baseline", templates=load_prompt_templates(tmp_path)) == "Q=Is there a mass?\n"
+
+
+def test_a_system_template_comes_first_in_the_single_text_and_apart_in_messages(tmp_path):
+    (tmp_path / "generation_system.txt").write_text("You are careful.\n", encoding="utf-8")
+    templates = load_prompt_templates(tmp_path)
+    user = build_prompt(YES_NO, "baseline")
+    assert build_prompt(YES_NO, "baseline", templates=templates) == "You are careful.\n\n" + user
+    messages = build_messages(YES_NO, "baseline", templates=templates)
+    assert messages[0] == {"role": "system", "content": "You are careful."}
+    assert messages[1]["content"][0] == {"type": "text", "text": user}
+
+
+def test_a_continuation_template_gets_each_given_step(tmp_path):
+    (tmp_path / "generation_continue_vr_kr.txt").write_text(
+        "{question_with_options}|{visual_recognition}|{knowledge_recall}\n", encoding="utf-8"
+    )
+    given = gold_given_steps(MC, "replace_vr_kr")
+    prompt = build_prompt(MC, "replace_vr_kr", given, templates=load_prompt_templates(tmp_path))
+    assert prompt == (
+        f"{MC.question}\n\nOptions:\n" + "\n".join(OPTIONS) + f"|{GOLD.visual_recognition}|{GOLD.knowledge_recall}"
+    )
+
+
+def test_an_unknown_placeholder_names_the_file(tmp_path):
+    (tmp_path / "generation_user_image.txt").write_text("{question} {answer}\n", encoding="utf-8")
+    with pytest.raises(PromptTemplateError, match=r"generation_user_image\.txt: unknown placeholder\(s\) \{answer\}"):
+        load_prompt_templates(tmp_path)
+
+
+def test_a_missing_override_folder_names_the_variable(tmp_path):
+    with pytest.raises(PromptTemplateError, match="CLINHALLU_PROMPT_TEMPLATES=.*no such directory"):
+        load_prompt_templates(tmp_path / "absent")
