@@ -1,15 +1,17 @@
 """Benchmark of the judge layer against a local fake judge with a fixed latency.
 
 Prints achieved requests/s at the configured concurrency against the ideal
-(concurrency / latency) and against one-at-a-time calls, then the time of a fully
-cached rerun of 21,000 ClinHallu verdicts (7,000 answer, 7,000 Visual Recognition
-with images, 7,000 Knowledge Recall), run against an endpoint where nothing listens
-so that any request would fail.
+(concurrency / latency) and against one-at-a-time calls; then the speed-up of two
+replicas over one, each replica able to generate `--capacity` requests at once (so
+one replica, not the client, is the bottleneck: ideal capacity / latency per replica);
+then the time of a fully cached rerun of 21,000 ClinHallu verdicts (7,000 answer,
+7,000 Visual Recognition with images, 7,000 Knowledge Recall), run against an
+endpoint where nothing listens so that any request would fail.
 
-    .venv/bin/python benchmarks/bench_judge.py [--latency 0.1] [--concurrency 32]
+    .venv/bin/python benchmarks/bench_judge.py [--latency 0.1] [--concurrency 32] [--capacity 8]
 
 Not a test: numbers depend on the machine. Goals: >= 80% of ideal at concurrency 32,
-cached rerun < 10 s.
+two replicas >= 1.8x one, cached rerun < 10 s.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from clinhallu_tasks.clinhallu import judges  # noqa: E402
-from clinhallu_tasks.clinhallu.judged import judged_accuracy, stage_hallucination_rate  # noqa: E402
-from clinhallu_tasks.judging import JudgeClient, JudgeConfig, cache  # noqa: E402
+from clinhallu_tasks.judging import JudgeClient, JudgeConfig, JudgeRequest, cache  # noqa: E402
 
 FILLER = (
     "The frontal chest radiograph shows a blunted left costophrenic angle with a meniscus sign, "
@@ -35,10 +36,15 @@ FILLER = (
 )
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
-    """The fake judge in its own process, so it does not compete with the client for the GIL."""
+def start_server(latency: float, capacity: int | None = None) -> tuple[subprocess.Popen[str], str]:
+    """A fake judge in its own process, so it does not compete with the client for the GIL.
+
+    With `capacity`, a replica that generates at most that many requests at once.
+    """
+    script = ["tests/judging/fake_endpoint.py", "--capacity", str(capacity)] if capacity else \
+        ["tests/support/judge_server.py"]
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "support" / "judge_server.py"), "--latency", str(latency)],
+        [sys.executable, str(ROOT / script[0]), *script[1:], "--latency", str(latency)],
         stdout=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
@@ -49,12 +55,10 @@ def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split(" ", 1)[1]
 
 
-def answer_samples(n: int, tag: str) -> list[dict]:
-    return [
-        {"item_id": f"{tag}{i}", "question": f"{tag} question {i}: {FILLER}Is there an effusion?",
-         "ground_truth": "yes", "model_answer": "yes" if i % 4 else "no", "valid": True}
-        for i in range(n)
-    ]
+def answer_requests(n: int, tag: str, templates: judges.JudgeTemplates) -> list[JudgeRequest]:
+    """ClinHallu answer-judge requests, one in four with a wrong answer."""
+    return [judges.answer_request(f"{tag} question {i}: {FILLER}Is there an effusion?", "yes",
+                                  "yes" if i % 4 else "no", templates=templates) for i in range(n)]
 
 
 def config(url: str, folder: str, concurrency: int) -> JudgeConfig:
@@ -63,15 +67,36 @@ def config(url: str, folder: str, concurrency: int) -> JudgeConfig:
 
 
 def throughput(url: str, concurrency: int, n: int, tag: str) -> float:
+    templates = judges.load_templates()
     with tempfile.TemporaryDirectory() as folder, JudgeClient(config(url, folder, concurrency),
                                                               progress=False) as client:
-        samples = answer_samples(n, tag)
-        judged_accuracy(answer_samples(concurrency, "warm"), client)  # open the connections first
+        requests = answer_requests(n, tag, templates)
+        # Open the connections first.
+        client.judge_many(answer_requests(concurrency, "warm", templates), judges.parse_answer_verdict)
         start = time.perf_counter()
-        score = judged_accuracy(samples, client)
+        outcomes = client.judge_many(requests, judges.parse_answer_verdict, label="timed")
         elapsed = time.perf_counter() - start
-        assert score.judged == n and score.cache_hits == 0, score.summary()
+        assert all(o.ok for o in outcomes) and client.stats("timed").cache_hits == 0, client.stats("timed")
     return n / elapsed
+
+
+def parse_echo(text: str) -> str:
+    return text
+
+
+def replica_throughput(urls: list[str], concurrency: int, n: int, tag: str) -> float:
+    """Requests/s against one or more replicas (the client balances them)."""
+    with tempfile.TemporaryDirectory() as folder, JudgeClient(config(",".join(urls), folder, concurrency),
+                                                              progress=False) as client:
+        requests = [JudgeRequest(messages=[{"role": "user", "content": f"{tag} {i} {FILLER}"}]) for i in range(n)]
+        client.judge_many(requests[:concurrency], parse_echo, label="warm")  # open the connections first
+        start = time.perf_counter()
+        outcomes = client.judge_many(requests[concurrency:], parse_echo, label="timed")
+        elapsed = time.perf_counter() - start
+        assert all(o.ok for o in outcomes)
+        stats = client.stats("timed")
+        assert stats.calls == n - concurrency and stats.prompt_tokens > 0, stats
+    return (n - concurrency) / elapsed
 
 
 def cached_rerun(per_kind: int) -> tuple[float, int]:
@@ -82,39 +107,32 @@ def cached_rerun(per_kind: int) -> tuple[float, int]:
             path = Path(folder) / f"img{i}.png"
             path.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(20_000))
             images.append(str(path))
-        acc = answer_samples(per_kind, "c")
+        templates = judges.load_templates()
         support = {"reference_visual_recognition": FILLER, "reference_knowledge_recall": FILLER,
                    "candidate_visual_recognition": FILLER, "candidate_knowledge_recall": FILLER}
-        vr = [{"item_id": f"v{i}", "step": "visual_recognition", "question": f"q{i} {FILLER}",
-               "ground_truth": "yes", "reference": FILLER * 2, "candidate": f"{i} {FILLER * 2}",
-               "image_paths": images[i % 300 : i % 300 + 1 + i % 3]} for i in range(per_kind)]
-        kr = [{"item_id": f"k{i}", "step": "knowledge_recall", "question": f"q{i} {FILLER}",
-               "ground_truth": "yes", "reference": FILLER * 2, "candidate": f"{i} {FILLER * 2}",
-               "support": support} for i in range(per_kind)]
+        answers = answer_requests(per_kind, "c", templates)
+        steps = [judges.step_request("visual_recognition", f"q{i} {FILLER}", "yes", FILLER * 2, f"{i} {FILLER * 2}",
+                                     image_paths=images[i % 300 : i % 300 + 1 + i % 3], templates=templates)
+                 for i in range(per_kind)]
+        steps += [judges.step_request("knowledge_recall", f"q{i} {FILLER}", "yes", FILLER * 2, f"{i} {FILLER * 2}",
+                                      support=support, templates=templates) for i in range(per_kind)]
         down = "http://127.0.0.1:9/v1"  # discard port: any request would fail the run
         settings = config(down, folder, 32)
         # Fill the cache directly with the verdicts a first run would have stored.
         with JudgeClient(settings, progress=False) as filler:
-            templates = judges.load_templates()
-            keys = [filler.request_key(judges.answer_request(s["question"], s["ground_truth"],
-                                                             s["model_answer"], templates=templates))
-                    for s in acc]
-            filler.cache.put_many(((k, '{"answer_correct": 1, "answer_reasoning": "ok"}') for k in keys),
+            filler.cache.put_many(((filler.request_key(r), '{"answer_correct": 1, "answer_reasoning": "ok"}')
+                                   for r in answers), model=settings.model)
+            filler.cache.put_many(((filler.request_key(r), '{"hallucinated": 0, "reason": "ok"}') for r in steps),
                                   model=settings.model)
-            steps = [judges.step_request(s["step"], s["question"], s["ground_truth"], s["reference"],
-                                         s["candidate"], image_paths=s.get("image_paths", ()),
-                                         support=s.get("support"), templates=templates) for s in vr + kr]
-            filler.cache.put_many(((filler.request_key(r), '{"hallucinated": 0, "reason": "ok"}')
-                                   for r in steps), model=settings.model)
         cache._file_sha256.cache_clear()  # as in a new process: image hashes not yet memoised
         start = time.perf_counter()
         with JudgeClient(settings, progress=False) as client:
-            scores = [judged_accuracy(acc, client), stage_hallucination_rate(vr, client),
-                      stage_hallucination_rate(kr, client)]
+            outcomes = client.judge_many(answers, judges.parse_answer_verdict, label="rerun")
+            outcomes += client.judge_many(steps, judges.parse_step_verdict, label="rerun")
+            stats = client.stats("rerun")
         elapsed = time.perf_counter() - start
-        hits = sum(s.cache_hits for s in scores)
-        assert hits == 3 * per_kind, [s.summary() for s in scores]
-    return elapsed, hits
+        assert all(o.ok for o in outcomes) and stats.cache_hits == 3 * per_kind and stats.calls == 0, stats
+    return elapsed, stats.cache_hits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1600, help="requests for the concurrent run")
     parser.add_argument("--sequential", type=int, default=30, help="requests for the one-at-a-time run")
     parser.add_argument("--cached", type=int, default=21_000, help="verdicts in the cached rerun")
+    parser.add_argument("--capacity", type=int, default=8, help="requests one replica generates at once")
+    parser.add_argument("--replica-requests", type=int, default=800, help="requests for the replica runs")
     args = parser.parse_args(argv)
 
     proc, url = start_server(args.latency)
@@ -140,6 +160,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sequential:  {sequential:8.1f} req/s over {args.sequential} requests "
           f"(ideal {1 / args.latency:.1f} req/s)")
     print(f"speed-up:    {concurrent / sequential:8.1f}x over one-at-a-time")
+    replicas = [start_server(args.latency, args.capacity) for _ in range(2)]
+    try:
+        urls = [url for _, url in replicas]
+        one = replica_throughput(urls[:1], args.concurrency, args.replica_requests, "r1")
+        two = replica_throughput(urls, args.concurrency, args.replica_requests, "r2")
+    finally:
+        for proc, _ in replicas:
+            proc.terminate()
+            proc.wait(timeout=10)
+    per_replica = args.capacity / args.latency
+    print(f"1 replica:   {one:8.1f} req/s = {100 * one / per_replica:.1f}% of its ideal {per_replica:.0f} req/s "
+          f"(capacity {args.capacity})")
+    print(f"2 replicas:  {two:8.1f} req/s = {100 * two / (2 * per_replica):.1f}% of ideal {2 * per_replica:.0f} "
+          f"req/s; speed-up {two / one:.2f}x (ideal 2x)")
     elapsed, hits = cached_rerun(args.cached // 3)
     print(f"cached rerun: {hits} verdicts in {elapsed:.2f} s ({hits / elapsed:.0f} verdicts/s), 0 requests")
     return 0

@@ -38,6 +38,7 @@ class TemplateSet:
     variable: str  # the environment variable that names the override folder, for messages
     required: Mapping[str, frozenset[str]] = field(default_factory=dict)  # file name -> must contain
     error: type[Exception] = ValueError  # raised for an unusable folder or template
+    kind: str = "judge"  # what the templates prompt, for messages ("judge template ...", "generation template ...")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -64,8 +65,8 @@ def load(spec: TemplateSet, override_dir: str | os.PathLike[str] | None = None) 
     if override is not None:
         strays = sorted(p.name for p in override.glob(f"{spec.stray_prefix}*") if p.name not in spec.placeholders)
         if strays:
-            logger.warning("%s: ignoring %s (%s judge templates are named %s)",
-                           spec.variable, strays, spec.label, list(spec.names))
+            logger.warning("%s: ignoring %s (%s %s templates are named %s)",
+                           spec.variable, strays, spec.label, spec.kind, list(spec.names))
     texts: dict[str, str] = {}
     paths: dict[str, Path] = {}
     overridden: set[str] = set()
@@ -77,7 +78,7 @@ def load(spec: TemplateSet, override_dir: str | os.PathLike[str] | None = None) 
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise spec.error(f"cannot read judge template {path}: {exc}") from None
+            raise spec.error(f"cannot read {spec.kind} template {path}: {exc}") from None
         check_placeholders(spec, name, text, path)
         texts[name] = text
         paths[name] = path
@@ -91,12 +92,12 @@ def check_placeholders(spec: TemplateSet, name: str, text: str, path: Path | str
     unknown = used - allowed
     if unknown:
         raise spec.error(
-            f"judge template {path}: unknown placeholder(s) {_braced(unknown)}; "
+            f"{spec.kind} template {path}: unknown placeholder(s) {_braced(unknown)}; "
             f"allowed here: {_braced(allowed) or 'none'}"
         )
     absent = spec.required.get(name, frozenset()) - used
     if absent:
-        raise spec.error(f"judge template {path}: must contain {_braced(absent)}")
+        raise spec.error(f"{spec.kind} template {path}: must contain {_braced(absent)}")
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:

@@ -9,7 +9,7 @@ import threading
 
 from clinhallu_tasks.judging import VerdictCache, file_sha256, request_key
 
-DECODING = {"temperature": 0.01, "max_tokens": 10, "extra_body": {}}
+DECODING = {"temperature": 0.01, "top_p": 0.9, "max_tokens": 10, "extra_body": {}}
 
 
 def test_key_depends_on_model_messages_and_decoding():
@@ -90,3 +90,26 @@ def test_processes_share_one_cache(tmp_path):
     assert all(w.returncode == 0 for w in workers), errors
     with VerdictCache(path) as cache:
         assert len(cache) == 600
+
+
+def test_token_counts_are_stored_with_the_reply(tmp_path):
+    with VerdictCache(tmp_path / "c.sqlite3") as cache:
+        cache.put("a", "reply", model="m", prompt_tokens=120, completion_tokens=7)
+        cache.put("b", "reply", model="m")  # an endpoint that reports no usage
+        entries = cache.get_entries(["a", "b"])
+    assert (entries["a"].prompt_tokens, entries["a"].completion_tokens) == (120, 7)
+    assert entries["b"].prompt_tokens is None and entries["b"].reply == "reply"
+
+
+def test_a_cache_file_from_before_token_counts_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE verdicts (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL,"
+                     " label TEXT, created REAL NOT NULL)")
+        conn.execute("INSERT INTO verdicts VALUES ('old', 'm', 'kept', NULL, 0)")
+    conn.close()
+    with VerdictCache(path) as cache:
+        cache.put("new", "r", model="m", prompt_tokens=1, completion_tokens=2)
+        assert cache.get("old") == "kept" and cache.get_entries(["new"])["new"].completion_tokens == 2

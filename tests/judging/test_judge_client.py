@@ -38,9 +38,10 @@ def test_request_wire_format(server, make_client, tmp_path):
     assert record.path == "/v1/chat/completions"
     assert record.model == "fake-judge"
     assert record.temperature == 0.01
-    assert record.max_tokens == 2048
+    assert record.max_tokens == 4096
     assert record.authorization == f"Bearer {SECRET}"
-    assert record.body_keys == ["max_tokens", "messages", "model", "temperature"]
+    # The official judge request: top_p 0.9 and thinking switched off (vLLM/SGLang field).
+    assert record.body_keys == ["chat_template_kwargs", "max_tokens", "messages", "model", "temperature", "top_p"]
     assert record.image_sha256s == [hashlib.sha256(PNG).hexdigest(), hashlib.sha256(JPEG).hexdigest()]
 
 
@@ -69,9 +70,9 @@ def test_no_authorization_header_without_a_key(server, make_client):
 
 
 def test_extra_body_is_sent(server, make_client):
-    client = make_client(server.base_url, extra_body={"chat_template_kwargs": {"enable_thinking": False}})
+    client = make_client(server.base_url, extra_body={"seed": 7}, thinking="omit")
     client.judge_many([text_request("x")], parse_echo)
-    assert "chat_template_kwargs" in server.records[0].body_keys
+    assert "seed" in server.records[0].body_keys and "chat_template_kwargs" not in server.records[0].body_keys
 
 
 def test_outcomes_keep_request_order_and_duplicates_share_one_call(server, make_client):
@@ -106,7 +107,9 @@ def test_second_run_is_served_from_the_cache(server, make_client):
 
 
 @pytest.mark.parametrize(
-    "change", [{"model": "other-judge"}, {"temperature": 0.5}, {"max_tokens": 99}, {"extra_body": {"seed": 1}}]
+    "change",
+    [{"model": "other-judge"}, {"temperature": 0.5}, {"top_p": 0.5}, {"max_tokens": 99}, {"extra_body": {"seed": 1}},
+     {"thinking": "omit"}],
 )
 def test_cache_key_covers_model_and_decoding(server, make_client, change):
     requests = [text_request("same")]
@@ -168,6 +171,8 @@ def test_persistently_malformed_reply_becomes_a_counted_failure(server, make_cli
     assert not bad.ok and bad.value is None and "malformed verdict" in bad.error and "3 asks" in bad.error
     assert bad.raw is not None
     assert server.received == 4
+    stats = client.stats()
+    assert (stats.requests, stats.calls, stats.reasks, stats.failures) == (2, 4, 2, 1)
     # Not cached: a rerun asks again (and now gets a good reply).
     again = client.judge_many([text_request("bad")], parse_echo)[0]
     assert again.ok and not again.from_cache

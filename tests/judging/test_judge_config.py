@@ -38,7 +38,10 @@ def test_defaults(tmp_path):
     assert config.concurrency == 32
     assert config.max_retries == 5
     assert config.temperature == 0.01
-    assert config.max_tokens == 2048
+    assert config.max_tokens == 4096
+    assert config.top_p == 0.9
+    assert (config.thinking, config.structured_output) == ("auto", "auto")
+    assert config.price_input is None and config.price_output is None
     assert config.timeout == 180.0
     assert config.format_retries == 2
     assert config.retry_backoff == 1.0
@@ -78,7 +81,7 @@ def test_all_variables(tmp_path):
     assert (config.temperature, config.max_tokens) == (0.0, 256)
     assert dict(config.extra_body) == {"chat_template_kwargs": {"enable_thinking": False}}
     assert config.decoding() == {
-        "temperature": 0.0, "max_tokens": 256,
+        "temperature": 0.0, "top_p": 0.9, "max_tokens": 256,
         "extra_body": {"chat_template_kwargs": {"enable_thinking": False}},
     }
 
@@ -115,6 +118,15 @@ def test_cache_folder_or_file(tmp_path):
         ("CLINHALLU_JUDGE_BASE_URL", "localhost:8000/v1"),
         ("CLINHALLU_JUDGE_BASE_URL", "ftp://host/v1"),
         ("CLINHALLU_JUDGE_BASE_URL", "http://user:pw@host/v1"),
+        ("CLINHALLU_JUDGE_BASE_URL", "http://a:8000/v1, ftp://b/v1"),
+        ("CLINHALLU_JUDGE_BASE_URL", "http://a:8000/v1 http://a:8000/v1/"),
+        ("CLINHALLU_JUDGE_BASE_URL", "http://host:port/v1"),
+        ("CLINHALLU_JUDGE_TOP_P", "1.5"),
+        ("CLINHALLU_JUDGE_TOP_P", "0"),
+        ("CLINHALLU_JUDGE_THINKING", "maybe"),
+        ("CLINHALLU_JUDGE_STRUCTURED_OUTPUT", "yes"),
+        ("CLINHALLU_JUDGE_PRICE_INPUT", "-1"),
+        ("CLINHALLU_JUDGE_PRICE_OUTPUT", "cheap"),
     ],
 )
 def test_bad_values_name_the_variable_and_never_the_key(variable, value):
@@ -140,3 +152,27 @@ def test_config_is_frozen_and_hashable(tmp_path):
         config.model = "other"  # type: ignore[misc]
     hash(config)
     assert isinstance(config.cache_path, Path)
+
+
+def test_several_replicas_in_one_variable():
+    config = JudgeConfig.from_env({**BASE, "CLINHALLU_JUDGE_BASE_URL": " http://a:8000/v1/,http://b:8000/v1\n"
+                                   "http://c:8000/v1/chat/completions"})
+    assert config is not None
+    assert config.base_urls == ("http://a:8000/v1", "http://b:8000/v1", "http://c:8000/v1")
+    assert config.chat_completions_url.split(",")[1] == "http://b:8000/v1/chat/completions"
+
+
+def test_new_settings_are_read():
+    config = JudgeConfig.from_env({**BASE, "CLINHALLU_JUDGE_TOP_P": "0.5", "CLINHALLU_JUDGE_THINKING": "OMIT",
+                                   "CLINHALLU_JUDGE_STRUCTURED_OUTPUT": "off", "CLINHALLU_JUDGE_PRICE_INPUT": "0.2",
+                                   "CLINHALLU_JUDGE_PRICE_OUTPUT": "1.5"})
+    assert config is not None
+    assert (config.top_p, config.thinking, config.structured_output) == (0.5, "omit", "off")
+    assert (config.price_input, config.price_output) == (0.2, 1.5)
+
+
+def test_bad_extra_body_says_where_without_echoing_the_value():
+    with pytest.raises(JudgeConfigError) as error:
+        JudgeConfig.from_env({**BASE, "CLINHALLU_JUDGE_EXTRA_BODY": '{"token": "' + KEY + '", bad'})
+    assert "CLINHALLU_JUDGE_EXTRA_BODY" in str(error.value) and "column" in str(error.value)
+    assert KEY not in str(error.value)
