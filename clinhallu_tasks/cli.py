@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,15 +34,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(workdir=args.workdir, max_new_tokens=args.max_new_tokens, skip_tiny_model=args.skip_tiny_model)
 
 
-def _add_report(subparsers) -> None:
-    from clinhallu_tasks.report.command import add_arguments, run
+# Subcommands that live in their own module, each with `add_arguments(parser)` and `run(args) -> int`.
+_COMMAND_MODULES: tuple[tuple[str, str, str], ...] = (
+    ("run", "clinhallu_tasks.runner.command",
+     "the whole official ClinHallu protocol with one lmms-eval model: three runs, resampling of invalid "
+     "traces, replace_kr from the final baseline, judging; resumable (docs/run.md)"),
+    ("report", "clinhallu_tasks.report.command",
+     "leaderboard tables, confidence intervals, cost, charts and submission.json from run records"),
+    ("import-prompts", "clinhallu_tasks.official.command",
+     "write the official prompt wording from your checkout of ClinHallu or MedHallTune as template files"),
+    ("judge-agreement", "clinhallu_tasks.agreement.command",
+     "how far two judges agree on the same model outputs (agreement, kappa, Spearman; from the records)"),
+)
 
-    parser = subparsers.add_parser(
-        "report",
-        help="leaderboard tables, confidence intervals, charts and submission.json from lmms-eval output",
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=run)
+
+def _add_module_commands(subparsers) -> None:
+    for name, module_name, help_text in _COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        parser = subparsers.add_parser(name, help=help_text)
+        module.add_arguments(parser)
+        parser.set_defaults(func=module.run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    _add_report(subparsers)
+    _add_module_commands(subparsers)
     return parser
 
 
