@@ -163,7 +163,7 @@ class Cost:
     """What the task cost: judge calls and tokens, and the model's generation."""
 
     judge_calls: int = 0  # requests sent (re-asks included)
-    cache_hits: int = 0
+    cache_hits: int = 0  # verdicts that needed no call of their own (cached, or shared with one in flight)
     reasks: int = 0  # requests repeated after an unreadable verdict
     judge_failures: int = 0
     prompt_tokens: int = 0

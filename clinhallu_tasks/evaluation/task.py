@@ -262,7 +262,9 @@ class TaskEvaluation:
         priced = config.price_input is not None and config.price_output is not None
         return Cost(
             judge_calls=stats.calls,
-            cache_hits=stats.cache_hits,
+            # An identical request already in flight is shared, not asked: whether it was in flight or
+            # already cached depends on timing, so both count as answered without a call of its own.
+            cache_hits=stats.cache_hits + stats.shared,
             reasks=stats.reasks,
             judge_failures=stats.failures,
             prompt_tokens=stats.prompt_tokens,

@@ -147,3 +147,23 @@ def test_judge_down_from_the_start_keeps_the_run(tmp_path):
             assert run.metric(task, metric) is None
         for metric, expected in EXPECTED[task].items():
             assert run.metric(task, metric) == pytest.approx(expected)
+
+
+def test_the_report_reads_this_lmms_eval_output(judged, tmp_path):
+    """The report on real lmms-eval output: the numbers the run computed, nothing re-derived."""
+    from tests.report.records_builder import run_report
+
+    first = judged[0]
+    [submission] = run_report([first.output_path], tmp_path / "report").submissions.values()
+    sample = submission["clinhallu"]["other_sources"]["sample"]
+    assert sample["acc"] == pytest.approx(EXPECTED_JUDGED["clinhallu_sample_baseline"]["clinhallu_acc"])
+    assert sample["h_v"] == pytest.approx(EXPECTED_JUDGED["clinhallu_sample_baseline"]["clinhallu_h_v"])
+    assert sample["h_k"] == pytest.approx(EXPECTED_JUDGED["clinhallu_sample_replace_vr"]["clinhallu_h_k"])
+    assert sample["h_r"] == pytest.approx(EXPECTED_JUDGED["clinhallu_sample_replace_vr_kr"]["clinhallu_h_r"])
+    acc = {run: EXPECTED_JUDGED[f"clinhallu_sample_{run}"]["clinhallu_acc"] for run in ("baseline", "replace_vr",
+                                                                                        "replace_vr_kr")}
+    assert sample["delta_v"] == pytest.approx(acc["replace_vr"] - acc["baseline"])
+    assert sample["delta_vk"] == pytest.approx(acc["replace_vr_kr"] - acc["baseline"])
+    assert sample["delta_k"] is None and sample["missing"]["delta_k"]  # replace_kr was not run
+    assert sample["status"] == "sample" and sample["judge"] == "judged"
+    assert submission["model"]["framework"].startswith("lmms-eval ")

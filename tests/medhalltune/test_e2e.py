@@ -235,3 +235,17 @@ def test_missing_bertscore_model_is_reported_before_any_generation(tmp_path):
     assert "BERTScore could not load the model" in result.output
     assert "hf download roberta-large" in result.output
     assert not list(result.output_path.glob("*/*_results.json"))
+
+
+def test_the_report_reads_this_lmms_eval_output(sample_runs, tmp_path):
+    """The report on real lmms-eval output: the means the run computed, per split of the sample."""
+    from tests.report.records_builder import run_report
+
+    first = sample_runs[0]
+    [submission] = run_report([first.output_path], tmp_path / "report").submissions.values()
+    subsets = submission["medhalltune"]["other_subsets"]["sample"]
+    for split, task in (("P", "medhalltune_sample_pos"), ("N", "medhalltune_sample_neg")):
+        for metric, value in expected_means(SAMPLE_VERDICTS[task]).items():
+            assert subsets[split][metric.removeprefix("medhalltune_")] == pytest.approx(value), (split, metric)
+        for key in ("meteor", "bertscore", "rouge_l"):
+            assert subsets[split][key] == pytest.approx(first.metric(task, f"medhalltune_{key}"))
