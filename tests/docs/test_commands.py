@@ -148,9 +148,20 @@ def check_clinhallu_tasks(argv: list[str], command: Command, monkeypatch) -> Non
 def check_vlmeval(argv: list[str], command: Command, monkeypatch) -> None:
     if importlib.util.find_spec("vlmeval") is None:
         pytest.skip("vlmeval is not installed (CI installs it)")
-    from clinhallu_tasks.vlmevalkit.command import build_parser
+    import vlmeval.run
 
-    _parse(build_parser(), argv, command)
+    from clinhallu_tasks.vlmevalkit.judge import withhold_judge_key
+    from clinhallu_tasks.vlmevalkit.names import DATASETS_BY_NAME
+
+    # What VLMEvalKit's run loop parses once `clinhallu-vlmeval` has taken the judge key out.
+    arguments, _ = withhold_judge_key(argv)
+    monkeypatch.setattr(sys, "argv", ["clinhallu-vlmeval", *arguments])
+    try:
+        args = vlmeval.run.parse_args()
+    except SystemExit as exit_:
+        pytest.fail(f"{command}\n  rejected by VLMEvalKit's argument parser (exit {exit_.code})")
+    for name in args.data or []:
+        assert name in DATASETS_BY_NAME, f"{command}\n  no dataset {name!r} of ours"
 
 
 def check_python(argv: list[str], command: Command, monkeypatch) -> None:
