@@ -58,9 +58,8 @@ class ClinHalluRun:
     def sample(self, item: ClinHalluItem, response: str, generation: Generation) -> TraceSample:
         record = score_response(item, self.run.name, response, self.given_steps(item))
         # The generation record keeps what the parser saw of the response: a leading thinking block.
-        generation = dataclasses.replace(
-            generation, thinking_block=generation.thinking_block or record.pop("thinking_block")
-        )
+        thinking_block = record.pop("thinking_block")
+        generation = dataclasses.replace(generation, thinking_block=generation.thinking_block or thinking_block)
         if generation.valid_first_attempt is None and generation.attempts == 1:
             generation = dataclasses.replace(generation, valid_first_attempt=record["valid"])
         return TraceSample(task=self.prepared.name, response=response, generation=generation, **record)

@@ -29,3 +29,16 @@ def test_traces_without_thinking_are_not_warned_about(make_context, tmp_path, ca
     summary = TaskRecords.read(TaskFiles(tmp_path / "out", "clinhallu_sample_baseline")).summary
     assert summary.counts["thinking_block"] < summary.items / 2
     assert not [r for r in caplog.records if "thinking block" in r.getMessage()]
+
+
+def test_a_framework_that_already_saw_the_thinking_block_is_believed(make_context, tmp_path):
+    """The runner passes thinking_block=True itself (it parsed the response to resample); the record agrees."""
+    from clinhallu_tasks.evaluation import TaskEvaluation, prepare
+    from clinhallu_tasks.records import Generation
+
+    context = make_context()
+    evaluation = TaskEvaluation(context, prepare("clinhallu_sample_baseline", settings=context.settings))
+    item = evaluation.prepared.items[0]
+    response = thinking_first(evaluation.prompt(item).text, 1)
+    sample = evaluation.add_response(item.item_id, response, Generation(thinking_block=True))
+    assert sample.generation.thinking_block
