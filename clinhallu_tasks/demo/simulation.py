@@ -44,8 +44,8 @@ START_BANNER = banner(
 END_BANNER = banner(
     "END OF SIMULATION: its numbers come from a scripted model and a scripted judge",
     [
-        "For a real evaluation, point lmms-eval at your model and CLINHALLU_JUDGE_* at a real",
-        "judge (README.md, 'Real use'), then: clinhallu-tasks report <output_path> --out <dir>",
+        "For a real evaluation, point CLINHALLU_JUDGE_* at a real judge and run your model with",
+        "clinhallu-tasks run (README.md, 'Evaluate a model'), then clinhallu-tasks report.",
     ],
 )
 
@@ -135,12 +135,12 @@ def run_simulation(layout: DemoLayout) -> SimulationOutcome:
 
 
 def leaderboard_excerpt(markdown: str) -> list[str]:
-    """The section titles and tables of leaderboard.md, without its prose: what fits a terminal."""
+    """The section titles, tables and provenance lines of leaderboard.md, without its prose: what fits a terminal."""
     lines: list[str] = []
     for line in markdown.splitlines():
         if line.startswith("## ") or line.startswith("### "):
             lines += ["", line.lstrip("#").strip()]
-        elif line.startswith("|"):
+        elif line.startswith(("|", "- ", "**")):
             lines.append(line)
     return lines
 
