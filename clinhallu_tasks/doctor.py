@@ -309,6 +309,9 @@ def check_backends() -> Iterator[Finding]:
     vllm = _version("vllm")
     yield Finding(INFO, "vLLM", vllm if vllm else "not installed (only needed for --model vllm: "
                   "pip install 'clinhallu-tasks[vllm]')")
+    vlmeval = next(((dist, v) for dist in ("ms-vlmeval", "nvidia-vlmeval") if (v := _version(dist))), None)
+    yield Finding(INFO, "VLMEvalKit", f"{vlmeval[0]} {vlmeval[1]} (clinhallu-vlmeval runs it)" if vlmeval
+                  else "not installed (only needed for clinhallu-vlmeval: pip install 'clinhallu-tasks[vlmeval]')")
     if importlib.util.find_spec("decord") is None:
         yield Finding(WARN, "decord", "not installed: lmms-eval's llava_hf and Qwen-VL backends (and the demo's tiny "
                       "model) import it", "pip install decord (wheels exist for x86-64; elsewhere try eva-decord)")

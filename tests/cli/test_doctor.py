@@ -102,3 +102,16 @@ def test_the_known_incompatible_filelock_is_named(monkeypatch):
     assert findings["lmms-eval"].status == OK
     assert findings["filelock"].status == FAIL
     assert findings["filelock"].fix == "pip install 'filelock<4.3'"
+
+
+@pytest.mark.parametrize(("installed", "expected"), [
+    ({"ms-vlmeval": "0.0.20"}, "ms-vlmeval 0.0.20 (clinhallu-vlmeval runs it)"),
+    ({"nvidia-vlmeval": "26.3"}, "nvidia-vlmeval 26.3 (clinhallu-vlmeval runs it)"),
+    ({}, "not installed (only needed for clinhallu-vlmeval: pip install 'clinhallu-tasks[vlmeval]')"),
+])
+def test_the_vlmevalkit_line_names_the_distribution(monkeypatch, installed, expected):
+    from clinhallu_tasks import doctor
+
+    monkeypatch.setattr(doctor, "_version", lambda dist: installed.get(dist))
+    [line] = [f for f in doctor.check_backends() if f.what == "VLMEvalKit"]
+    assert line.detail == expected
