@@ -130,10 +130,11 @@ class PromptTemplates:
 
 
 def load_prompt_templates(override_dir: str | os.PathLike[str] | None = None) -> PromptTemplates:
-    """Read the generation templates, same-named files in `override_dir` (default:
-    `$CLINHALLU_PROMPT_TEMPLATES`) winning over the packaged ones."""
-    if override_dir is None:
-        override_dir = os.environ.get(ENV_PROMPT_TEMPLATES, "").strip() or None
+    """Read the generation templates, same-named files in `override_dir` winning over the packaged ones.
+
+    The folder a run uses comes from the settings (`Settings.prompt_templates_dir`, read from
+    CLINHALLU_PROMPT_TEMPLATES once per evaluation); without one, the packaged wording.
+    """
     loaded = load(TEMPLATE_SET, override_dir)
     sources = {name: str(loaded.paths[name]) if name in loaded.overridden else "packaged" for name in loaded.texts}
     return PromptTemplates(texts=loaded.texts, sources=sources)

@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 from tqdm.auto import tqdm
 
+from ..errors import ClinHalluTasksError
 from .cache import CachedVerdict, VerdictCache, key_from_digest, messages_digest
 from .config import ENV_EXTRA_BODY, ENV_THINKING, JudgeConfig, sends_thinking_switch
 
@@ -52,11 +53,11 @@ _ERROR_TEXT_LIMIT = 300
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 
 
-class VerdictFormatError(ValueError):
+class VerdictFormatError(ClinHalluTasksError, ValueError):
     """The judge's reply is not in the expected format (raised by a judge's `parse`)."""
 
 
-class JudgeUnavailableError(RuntimeError):
+class JudgeUnavailableError(ClinHalluTasksError, RuntimeError):
     """No judge endpoint could be used; the verdicts received so far are in the cache.
 
     `url` names the endpoint(s), comma-separated; never the key.

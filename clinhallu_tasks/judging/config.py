@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import ClinHalluTasksError
+
 logger = logging.getLogger(__name__)
 
 ENV_BASE_URL = "CLINHALLU_JUDGE_BASE_URL"
@@ -109,7 +111,7 @@ def _choice_setting(env: Mapping[str, str], name: str, choices: tuple[str, ...])
     return raw.lower()
 
 
-class JudgeConfigError(ValueError):
+class JudgeConfigError(ClinHalluTasksError, ValueError):
     """An invalid judge setting; the message names the variable (never a secret value)."""
 
 

@@ -137,10 +137,12 @@ def test_replace_kr_after_a_baseline_without_visual_recognition_is_built_in_our_
     assert f"[Visual Recognition]\n\n\n[Knowledge Recall]\n{GOLD.knowledge_recall}" in user
 
 
-def test_the_environment_variable_selects_the_imported_wording(imported, monkeypatch):
+def test_the_environment_variable_selects_the_imported_wording(imported):
+    from clinhallu_tasks.settings import Settings
+
     checkout, out = imported
-    monkeypatch.setenv("CLINHALLU_PROMPT_TEMPLATES", str(out))
-    prompt = build_prompt_parts(SHAPES["yes_no"], "baseline")
+    folder = Settings.from_env({"CLINHALLU_PROMPT_TEMPLATES": str(out)}).prompt_templates_dir
+    prompt = build_prompt_parts(SHAPES["yes_no"], "baseline", templates=load_prompt_templates(folder))
     assert prompt.system == constants(checkout, "prompts/cot_generation.py")["COT_SYSTEM_PROMPT"]
 
 

@@ -331,10 +331,12 @@ def test_an_override_file_replaces_only_its_part(tmp_path):
     )
 
 
-def test_the_environment_variable_names_the_override_folder(tmp_path, monkeypatch):
+def test_the_environment_variable_names_the_override_folder(tmp_path):
+    from clinhallu_tasks.settings import Settings
+
     (tmp_path / "generation_user_image.txt").write_text("Q={question}\n", encoding="utf-8")
-    monkeypatch.setenv("CLINHALLU_PROMPT_TEMPLATES", str(tmp_path))
-    assert build_prompt(YES_NO, "baseline") == "Q=Is there a mass?"
+    folder = Settings.from_env({"CLINHALLU_PROMPT_TEMPLATES": str(tmp_path)}).prompt_templates_dir
+    assert build_prompt(YES_NO, "baseline", templates=load_prompt_templates(folder)) == "Q=Is there a mass?"
 
 
 def test_a_template_keeps_all_but_one_final_newline(tmp_path):
