@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from clinhallu_tasks.clinhallu import judges  # noqa: E402
 from clinhallu_tasks.judging import JudgeClient, JudgeConfig, JudgeRequest, cache  # noqa: E402
+from clinhallu_tasks.judging.templates import TemplateTexts  # noqa: E402
 
 FILLER = (
     "The frontal chest radiograph shows a blunted left costophrenic angle with a meniscus sign, "
@@ -55,7 +56,7 @@ def start_server(latency: float, capacity: int | None = None) -> tuple[subproces
     return proc, line.split(" ", 1)[1]
 
 
-def answer_requests(n: int, tag: str, templates: judges.JudgeTemplates) -> list[JudgeRequest]:
+def answer_requests(n: int, tag: str, templates: TemplateTexts) -> list[JudgeRequest]:
     """ClinHallu answer-judge requests, one in four with a wrong answer."""
     return [judges.answer_request(f"{tag} question {i}: {FILLER}Is there an effusion?", "yes",
                                   "yes" if i % 4 else "no", templates=templates) for i in range(n)]

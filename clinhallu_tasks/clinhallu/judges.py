@@ -6,7 +6,8 @@
   context of earlier steps. Nothing else of the model's output is shown.
 
 Prompts are text files in `templates/` (`clinhallu_*.txt`); a file of the same name in
-the folder named by `CLINHALLU_JUDGE_TEMPLATES` replaces the packaged one. Placeholders
+the folder the settings name (`Settings.judge_templates_dir`, from `CLINHALLU_JUDGE_TEMPLATES`)
+replaces the packaged one. Placeholders
 are written `{name}`; other text in braces (such as a JSON example) is left alone. A file's
 text is used exactly, less one final newline, and values are inserted as given, so that the
 templates `clinhallu-tasks import-prompts` writes send what the official pipeline sends
@@ -14,8 +15,8 @@ templates `clinhallu-tasks import-prompts` writes send what the official pipelin
 the user text, followed by the images for Visual Recognition.
 
 The model's text is inserted between tags, and any tag of the template that appears
-inside it is neutralised, so model output cannot close its section and pose as
-instructions. This module builds requests and parses replies; it never touches HTTP.
+inside it is defused (`judging.templates.fill`), so model output cannot close its section
+and pose as instructions. This module builds requests and parses replies; it never touches HTTP.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..judging import JudgeRequest, VerdictFormatError
-from ..judging.templates import TemplateSet, fill, load, text_fingerprints
+from ..judging.templates import TemplateSet, TemplateTexts, fill, load, template_tags
 from .items import STEPS, Step
 
 ENV_TEMPLATES = "CLINHALLU_JUDGE_TEMPLATES"
@@ -64,7 +65,6 @@ TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
 }
 TEMPLATE_NAMES: tuple[str, ...] = tuple(TEMPLATE_FIELDS)
 
-_TAG = re.compile(r"<\s*/?\s*([A-Za-z_][\w.-]*)\s*>")
 _FENCE = re.compile(r"\A```(?:json)?[ \t]*\r?\n(.*?)\r?\n[ \t]*```\Z", re.S | re.I)
 
 
@@ -80,54 +80,16 @@ TEMPLATE_SET = TemplateSet(
 )
 
 
-@dataclass(frozen=True)
-class JudgeTemplates:
-    """The effective prompt templates by file name (packaged or overridden) and where each came from."""
-
-    texts: Mapping[str, str]
-    sources: Mapping[str, str]
-
-    def fingerprints(self) -> dict[str, str]:
-        """sha256 of each effective template, for provenance."""
-        return text_fingerprints(self.texts)
-
-    def text(self, name: str) -> str:
-        """The template as used: the file's text less one final newline (a file usually ends with one)."""
-        text = self.texts[name]
-        return text[:-1] if text.endswith("\n") else text
+def load_templates(override_dir: str | os.PathLike[str] | None = None) -> TemplateTexts:
+    """The packaged templates, each replaced by a same-named file in `override_dir` (when given)."""
+    return load(TEMPLATE_SET, override_dir)
 
 
-def load_templates(override_dir: str | os.PathLike[str] | None = None) -> JudgeTemplates:
-    """Read the templates, letting files in `override_dir` (default: `$CLINHALLU_JUDGE_TEMPLATES`) win."""
-    if override_dir is None:
-        override_dir = os.environ.get(ENV_TEMPLATES, "").strip() or None  # read as MedHallTune reads it
-    loaded = load(TEMPLATE_SET, override_dir)
-    sources = {name: str(loaded.paths[name]) if name in loaded.overridden else "packaged" for name in loaded.texts}
-    return JudgeTemplates(texts=loaded.texts, sources=sources)
-
-
-def template_fingerprints(override_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
-    """`{template file name: sha256}` of the templates in effect (overrides included)."""
-    return load_templates(override_dir).fingerprints()
-
-
-def _neutralise(value: str, tag_names: Sequence[str]) -> str:
-    """Defuse anything in `value` that looks like one of the template's tags, opening or closing."""
-    if not tag_names or "<" not in value:
-        return value
-    pattern = r"<(?=\s*/?\s*(?:" + "|".join(map(re.escape, tag_names)) + r")\b)"
-    return re.sub(pattern, "&lt;", value, flags=re.I)
-
-
-def _render_pair(
-    templates: JudgeTemplates, prefix: str, values: Mapping[str, str]
-) -> tuple[str, str]:
+def _render_pair(templates: TemplateTexts, prefix: str, values: Mapping[str, str]) -> tuple[str, str]:
     system = templates.text(f"clinhallu_{prefix}_system.txt")
     user = templates.text(f"clinhallu_{prefix}_user.txt")
-    tags = sorted(set(_TAG.findall(system)) | set(_TAG.findall(user)))
-    safe = {key: _neutralise(value, tags) for key, value in values.items()}
-    # One pass: text inserted for one placeholder is never scanned for another.
-    return fill(system, safe), fill(user, safe)
+    tags = template_tags(system, user)
+    return fill(system, values, defuse_tags=tags), fill(user, values, defuse_tags=tags)
 
 
 def _messages(system: str, user_content: Any) -> list[dict[str, Any]]:
@@ -156,7 +118,7 @@ STEP_VERDICT_SCHEMA = _verdict_schema("hallucinated", "reason")
 
 
 def answer_request(
-    question: str, ground_truth: str, model_answer: str, *, templates: JudgeTemplates | None = None
+    question: str, ground_truth: str, model_answer: str, *, templates: TemplateTexts | None = None
 ) -> JudgeRequest:
     """Answer-judge request (text only) for one model answer."""
     templates = templates or load_templates()
@@ -185,7 +147,7 @@ def step_request(
     *,
     image_paths: Sequence[str] = (),
     support: Mapping[str, str | None] | None = None,
-    templates: JudgeTemplates | None = None,
+    templates: TemplateTexts | None = None,
 ) -> JudgeRequest:
     """Step-judge request for one candidate step.
 

@@ -38,7 +38,7 @@ from typing import Any
 from clinhallu_tasks.clinhallu.items import GIVEN_GOLD_STEPS, RUNS, STEPS, ClinHalluItem, Run, Step
 from clinhallu_tasks.clinhallu.trace import render_steps
 from clinhallu_tasks.errors import ClinHalluTasksError
-from clinhallu_tasks.judging.templates import TemplateSet, fill, load, text_fingerprints
+from clinhallu_tasks.judging.templates import TemplateSet, TemplateTexts, fill, load
 from clinhallu_tasks.metrics.answer_match import split_option
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
     "GENERATION_TEMPLATE_NAMES",
     "Prompt",
     "PromptTemplateError",
-    "PromptTemplates",
     "build_messages",
     "build_prompt",
     "build_prompt_parts",
@@ -112,32 +111,13 @@ TEMPLATE_SET = TemplateSet(
 )
 
 
-@dataclass(frozen=True)
-class PromptTemplates:
-    """The effective generation templates by file name, and where each was read from."""
-
-    texts: Mapping[str, str]  # file name -> text as read (final newline included)
-    sources: Mapping[str, str]  # file name -> "packaged" or the override file's path
-
-    def text(self, name: str) -> str:
-        """The template as used: the file's text less one final newline."""
-        text = self.texts[name]
-        return text[:-1] if text.endswith("\n") else text
-
-    def fingerprints(self) -> dict[str, str]:
-        """sha256 of each effective template file, for provenance."""
-        return text_fingerprints(self.texts)
-
-
-def load_prompt_templates(override_dir: str | os.PathLike[str] | None = None) -> PromptTemplates:
+def load_prompt_templates(override_dir: str | os.PathLike[str] | None = None) -> TemplateTexts:
     """Read the generation templates, same-named files in `override_dir` winning over the packaged ones.
 
     The folder a run uses comes from the settings (`Settings.prompt_templates_dir`, read from
     CLINHALLU_PROMPT_TEMPLATES once per evaluation); without one, the packaged wording.
     """
-    loaded = load(TEMPLATE_SET, override_dir)
-    sources = {name: str(loaded.paths[name]) if name in loaded.overridden else "packaged" for name in loaded.texts}
-    return PromptTemplates(texts=loaded.texts, sources=sources)
+    return load(TEMPLATE_SET, override_dir)
 
 
 @dataclass(frozen=True)
@@ -212,7 +192,7 @@ def _check_given(run: Run, given_steps: Mapping[Step, str] | None) -> dict[Step,
     return given
 
 
-def _item_values(item: ClinHalluItem, templates: PromptTemplates) -> dict[str, str]:
+def _item_values(item: ClinHalluItem, templates: TemplateTexts) -> dict[str, str]:
     """Every placeholder value an item gives, the `generation_part_*` sentences filled in."""
     n_images = len(item.image_paths)
     several = n_images > 1
@@ -245,7 +225,7 @@ def build_prompt_parts(
     *,
     pre_prompt: str = "",
     post_prompt: str = "",
-    templates: PromptTemplates | None = None,
+    templates: TemplateTexts | None = None,
 ) -> Prompt:
     """The system text and the user text for one item in one run.
 
@@ -281,7 +261,7 @@ def build_prompt(
     *,
     pre_prompt: str = "",
     post_prompt: str = "",
-    templates: PromptTemplates | None = None,
+    templates: TemplateTexts | None = None,
 ) -> str:
     """The prompt as one text, for a caller that sends a single user message.
 
@@ -303,7 +283,7 @@ def build_messages(
     *,
     pre_prompt: str = "",
     post_prompt: str = "",
-    templates: PromptTemplates | None = None,
+    templates: TemplateTexts | None = None,
 ) -> list[dict[str, Any]]:
     """Chat messages as the official pipeline lays them out: a system message when there is a
     system text, then the user message: the text, then each image (``{"type": "image_file",

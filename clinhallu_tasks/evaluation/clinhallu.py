@@ -9,7 +9,6 @@ from typing import Any
 from clinhallu_tasks.clinhallu import judged
 from clinhallu_tasks.clinhallu.items import ClinHalluItem, Step
 from clinhallu_tasks.clinhallu.judges import (
-    JudgeTemplates,
     answer_request,
     parse_answer_verdict,
     parse_step_verdict,
@@ -26,6 +25,7 @@ from clinhallu_tasks.clinhallu.scoring import (
 from clinhallu_tasks.evaluation.asks import Ask, Reading, settled
 from clinhallu_tasks.evaluation.context import EvaluationContext
 from clinhallu_tasks.evaluation.prepared import PreparedTask, Prompt
+from clinhallu_tasks.judging.templates import TemplateTexts
 from clinhallu_tasks.records import Generation, Judgment, TraceSample
 from clinhallu_tasks.spec import clinhallu as spec
 
@@ -112,7 +112,7 @@ class ClinHalluRun:
         return {"given_steps": list(self.run.given_steps), "baseline_model": self.prepared.baseline_model}
 
 
-def answer_ask(task: str, answer: Mapping[str, Any], templates: JudgeTemplates, judge_model: str) -> Ask:
+def answer_ask(task: str, answer: Mapping[str, Any], templates: TemplateTexts, judge_model: str) -> Ask:
     """The answer judge's ask for one `scoring.answer_judge_input` record: an invalid trace is not asked."""
     if not answer.get("valid"):
         return settled(task, answer["item_id"], spec.ACC.name, "settled", judged.INVALID_TRACE, None, judge_model)
@@ -122,7 +122,7 @@ def answer_ask(task: str, answer: Mapping[str, Any], templates: JudgeTemplates, 
                read=_read_answer, failure_value=None)
 
 
-def step_ask(task: str, step: Mapping[str, Any], templates: JudgeTemplates, judge_model: str) -> Ask:
+def step_ask(task: str, step: Mapping[str, Any], templates: TemplateTexts, judge_model: str) -> Ask:
     """A step judge's ask for one `scoring.step_judge_input` record; settled hallucinated when there is
     nothing to judge (ValueError for a step that is not one of the three)."""
     name = step.get("step")

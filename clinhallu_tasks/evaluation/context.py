@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from clinhallu_tasks.clinhallu import judges as clinhallu_judges
-from clinhallu_tasks.clinhallu import prompts
-from clinhallu_tasks.clinhallu.prompts import PromptTemplates, load_prompt_templates
+from clinhallu_tasks.clinhallu.prompts import load_prompt_templates
 from clinhallu_tasks.errors import ClinHalluTasksError, SettingsError
 from clinhallu_tasks.judging import JudgeClient, JudgeOutcome, JudgeRequest
+from clinhallu_tasks.judging.templates import TemplateTexts
 from clinhallu_tasks.medhalltune import judge as medhalltune_judge
 from clinhallu_tasks.records import JudgeInfo
 from clinhallu_tasks.settings import JUDGE_TEMPLATES, PROMPT_TEMPLATES, Settings
@@ -43,9 +43,9 @@ class Templates:
     `*_wording` says "package", "official" (an `import-prompts` folder, unedited) or "custom".
     """
 
-    generation: PromptTemplates
-    clinhallu_judge: clinhallu_judges.JudgeTemplates
-    medhalltune_judge: medhalltune_judge.JudgeTemplates
+    generation: TemplateTexts
+    clinhallu_judge: TemplateTexts
+    medhalltune_judge: TemplateTexts
     generation_wording: str
     judge_wording: str
 
@@ -60,10 +60,10 @@ def _wording(kind: str, variable: str, folder: Path | None) -> str:
 
 def load_evaluation_templates(settings: Settings) -> Templates:
     """Read and check every template now; an unusable one is a SettingsError naming the file."""
-    # The packaged folder stands for "no override": the loaders would read the environment again.
+    # The folders come from the settings alone (None: the packaged wording); no loader reads the environment.
     try:
-        generation = load_prompt_templates(settings.prompt_templates_dir or prompts.TEMPLATE_DIR)
-        clinhallu = clinhallu_judges.load_templates(settings.judge_templates_dir or clinhallu_judges.TEMPLATE_DIR)
+        generation = load_prompt_templates(settings.prompt_templates_dir)
+        clinhallu = clinhallu_judges.load_templates(settings.judge_templates_dir)
         medhalltune = medhalltune_judge.load_templates(settings.judge_templates_dir)
     except ClinHalluTasksError:
         raise

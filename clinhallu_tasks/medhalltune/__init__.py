@@ -5,7 +5,6 @@ Knows nothing of any framework: clinhallu_tasks.evaluation drives it, the adapte
 
 from clinhallu_tasks.medhalltune.judge import (
     DIMENSIONS,
-    JudgeTemplates,
     TemplateError,
     Verdict,
     build_judge_messages,
@@ -47,7 +46,6 @@ __all__ = [
     "SAMPLE_ROOT",
     "SPLITS",
     "JudgeSummary",
-    "JudgeTemplates",
     "LoadedSplit",
     "MedHallTuneItem",
     "Reference",

@@ -6,7 +6,8 @@ to the same question with the review the benchmark's judge gave it, as a calibra
 HTTP, retries and the cache belong to `clinhallu_tasks.judging`; nothing here sends anything.
 
 Templates live in `templates/*.txt` beside this module. A file of the same name in the
-folder named by CLINHALLU_JUDGE_TEMPLATES replaces the packaged one. A file's text is used
+folder the settings name (`Settings.judge_templates_dir`, from CLINHALLU_JUDGE_TEMPLATES)
+replaces the packaged one. A file's text is used
 exactly, less one final newline, and the fields are inserted as given, so that the templates
 `clinhallu-tasks import-prompts` writes send what the benchmark's `wrap_eval_message` sends.
 """
@@ -15,20 +16,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from clinhallu_tasks.errors import ClinHalluTasksError
 from clinhallu_tasks.judging import JudgeRequest, VerdictFormatError
-from clinhallu_tasks.judging.templates import (
-    PLACEHOLDER,
-    TemplateSet,
-    combined_fingerprint,
-    fill,
-    load,
-    text_fingerprints,
-)
+from clinhallu_tasks.judging.templates import PLACEHOLDER, TemplateSet, TemplateTexts, fill, load, template_tags
 from clinhallu_tasks.medhalltune.records import MedHallTuneItem
 
 TEMPLATES_VARIABLE = "CLINHALLU_JUDGE_TEMPLATES"
@@ -53,11 +46,6 @@ _REQUIRED: dict[str, frozenset[str]] = {
     USER_TEMPLATE: frozenset({"answer"}),  # a prompt without the answer cannot rate it
     CALIBRATION_TEMPLATE: frozenset(),
 }
-
-# A tag the templates put around inserted text (`<model_answer>`). Inserted text that contains
-# one of the templates' tags is defused, so an answer cannot close its own block and pose as
-# instructions; templates without tags (the official ones) get the text as it is.
-_TAG = re.compile(r"<(/?)\s*([A-Za-z_][\w.-]*)\s*>")
 
 # One score: a number from 1 to 10 (decimals allowed, as the benchmark's reader took floats).
 _SCORE = r"(?:10(?:\.0+)?|[1-9](?:\.[0-9]+)?)"
@@ -94,30 +82,6 @@ class Verdict:
         return {name: getattr(self, name) for name in DIMENSIONS}
 
 
-@dataclass(frozen=True)
-class JudgeTemplates:
-    """The three template texts and where each came from (for provenance)."""
-
-    system: str
-    user: str
-    calibration: str
-    sources: Mapping[str, str]  # template file name -> path it was read from
-
-    def texts(self) -> dict[str, str]:
-        """The three effective template texts by file name."""
-        return {SYSTEM_TEMPLATE: self.system, USER_TEMPLATE: self.user, CALIBRATION_TEMPLATE: self.calibration}
-
-    def fingerprints(self) -> dict[str, str]:
-        """sha256 of each effective template, by file name (the record's `wording.templates`)."""
-        return text_fingerprints(self.texts())
-
-    def fingerprint(self) -> str:
-        """sha256 over the three effective templates, for provenance (changes when any is edited)."""
-        return combined_fingerprint(
-            {SYSTEM_TEMPLATE: self.system, USER_TEMPLATE: self.user, CALIBRATION_TEMPLATE: self.calibration}
-        )
-
-
 def parse_verdict(reply: str) -> Verdict:
     """Read the benchmark's verdict format or raise VerdictFormatError.
 
@@ -141,17 +105,13 @@ def parse_verdict(reply: str) -> Verdict:
     return Verdict(a, b, c, d, explanation)
 
 
-def load_templates(override_dir: str | os.PathLike[str] | None = None) -> JudgeTemplates:
-    """The packaged templates, each replaced by a same-named file in `override_dir` (the folder
-    `Settings.judge_templates_dir` names, from CLINHALLU_JUDGE_TEMPLATES)."""
-    loaded = load(TEMPLATE_SET, Path(override_dir).expanduser() if override_dir is not None else None)
-    texts = loaded.texts
-    sources = {name: str(path) for name, path in loaded.paths.items()}
-    return JudgeTemplates(texts[SYSTEM_TEMPLATE], texts[USER_TEMPLATE], texts[CALIBRATION_TEMPLATE], sources)
+def load_templates(override_dir: str | os.PathLike[str] | None = None) -> TemplateTexts:
+    """The packaged templates, each replaced by a same-named file in `override_dir` (when given)."""
+    return load(TEMPLATE_SET, override_dir)
 
 
 def build_judge_messages(
-    item: MedHallTuneItem, answer: str, templates: JudgeTemplates
+    item: MedHallTuneItem, answer: str, templates: TemplateTexts
 ) -> list[dict[str, str]]:
     """The chat messages for judging `answer` to `item` (text only: the caption stands in for the image).
 
@@ -159,64 +119,32 @@ def build_judge_messages(
     placeholder (our wording), set off by blank lines; or, without that placeholder, in a second
     user message of its own (the benchmark's layout, which the imported templates have).
     Without a reference (a gap in the released reference file) the calibration is left out.
+    Inserted text is defused against the tags of all three templates (`judging.templates.fill`).
     """
-    tags = _template_tags(templates)
+    tags = template_tags(*templates.texts.values())
     calibration: str | None = None
     if item.reference is not None:
-        calibration = _fill(
-            _text(templates.calibration),
+        calibration = fill(
+            templates.text(CALIBRATION_TEMPLATE),
             {"reference_answer": item.reference.answer, "reference_verdict": item.reference.verdict},
-            tags,
+            defuse_tags=tags,
         )
-    user_template = _text(templates.user)
+    user_template = templates.text(USER_TEMPLATE)
     inline = "calibration" in PLACEHOLDER.findall(user_template)
     # Set off by blank lines whatever the template's own edges, so either form reads cleanly.
     block = f"\n{calibration.strip()}\n\n" if inline and calibration is not None else ""
-    user = _fill(
+    user = fill(
         user_template,
         {"caption": item.caption, "question": item.question, "ground_truth": item.ground_truth, "answer": answer},
-        tags,
-        calibration=block,
+        defuse_tags=tags,
+        verbatim={"calibration": block},  # our own template's output: not data
     )
-    messages = [{"role": "system", "content": _text(templates.system)}, {"role": "user", "content": user}]
+    messages = [{"role": "system", "content": templates.text(SYSTEM_TEMPLATE)}, {"role": "user", "content": user}]
     if not inline and calibration is not None:
         messages.append({"role": "user", "content": calibration})
     return messages
 
 
-def build_judge_request(item: MedHallTuneItem, answer: str, templates: JudgeTemplates) -> JudgeRequest:
+def build_judge_request(item: MedHallTuneItem, answer: str, templates: TemplateTexts) -> JudgeRequest:
     """`build_judge_messages` wrapped for the shared judge client."""
     return JudgeRequest(messages=build_judge_messages(item, answer, templates))
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _text(template: str) -> str:
-    """A template as used: the file's text less one final newline (a file usually ends with one)."""
-    return template[:-1] if template.endswith("\n") else template
-
-
-def _template_tags(templates: JudgeTemplates) -> frozenset[str]:
-    return frozenset(name.lower() for text in templates.texts().values() for _, name in _TAG.findall(text))
-
-
-def _defuse(text: str, tags: frozenset[str]) -> str:
-    # `<model_answer>` -> `[model_answer]`: the content stays readable, the block stays closed.
-    if not tags or "<" not in text:
-        return text
-    def defused(match: re.Match[str]) -> str:
-        slash, name = match.groups()
-        return f"[{slash}{name}]" if name.lower() in tags else match.group(0)
-
-    return _TAG.sub(defused, text)
-
-
-def _fill(
-    template: str, values: Mapping[str, str], tags: frozenset[str], *, calibration: str | None = None
-) -> str:
-    """Substitute placeholders in one pass, so inserted text is never scanned for more of them."""
-    replacements = {name: _defuse(value, tags) for name, value in values.items()}
-    if calibration is not None:
-        replacements["calibration"] = calibration  # our own template output: not data
-    return fill(template, replacements)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from clinhallu_tasks.clinhallu import judges as clinhallu_judges
 from clinhallu_tasks.clinhallu import prompts
-from clinhallu_tasks.judging.templates import LoadedTemplates, TemplateSet, load
+from clinhallu_tasks.judging.templates import TemplateSet, TemplateTexts, load
 from clinhallu_tasks.medhalltune import judge as medhalltune_judge
 from clinhallu_tasks.official.importer import MANIFEST_FORMAT, MANIFEST_PREFIX
 
@@ -34,7 +34,7 @@ def wording_provenance(kind: Kind, environ: Mapping[str, str] = os.environ) -> d
     import whose files are in use."""
     variable, sets = _SETS[kind]
     override = environ.get(variable, "").strip() or None
-    loaded: list[LoadedTemplates] = [load(template_set, override) for template_set in sets]
+    loaded: list[TemplateTexts] = [load(template_set, override) for template_set in sets]
     fingerprints: dict[str, str] = {}
     overridden: set[str] = set()
     for templates in loaded:

@@ -19,15 +19,9 @@ from clinhallu_tasks.clinhallu.judges import (
     parse_answer_verdict,
     parse_step_verdict,
     step_request,
-    template_fingerprints,
 )
 from clinhallu_tasks.judging import VerdictFormatError
 from tests.support.judge_server import clinhallu_responder
-
-
-@pytest.fixture(autouse=True)
-def _packaged_templates(monkeypatch):
-    monkeypatch.delenv("CLINHALLU_JUDGE_TEMPLATES", raising=False)
 
 
 def user_text(request) -> str:
@@ -248,28 +242,27 @@ def test_anything_else_is_a_format_error(text):
 
 
 def test_fingerprints_cover_every_packaged_template():
-    fingerprints = template_fingerprints()
+    fingerprints = load_templates().fingerprints()
     assert set(fingerprints) == set(TEMPLATE_NAMES)
     for name, digest in fingerprints.items():
         data = (judges.TEMPLATE_DIR / name).read_text(encoding="utf-8").encode("utf-8")
         assert digest == hashlib.sha256(data).hexdigest()
 
 
-def test_user_templates_override_by_name(tmp_path, monkeypatch, caplog):
+def test_user_templates_override_by_name(tmp_path, caplog):
     (tmp_path / "clinhallu_answer_user.txt").write_text('Q={question} GT={ground_truth} MA=[{model_answer}] {"x": 1}')
     (tmp_path / "clinhallu_answer_system.txt").write_text("   \n")  # empty: no system message at all
     (tmp_path / "clinhallu_answr_user.txt").write_text("typo")
     (tmp_path / "medhalltune_judge_user.txt").write_text("another benchmark's template: no warning")
-    monkeypatch.setenv("CLINHALLU_JUDGE_TEMPLATES", str(tmp_path))
     with caplog.at_level(logging.WARNING):
-        templates = load_templates()
+        templates = load_templates(tmp_path)
     assert "clinhallu_answr_user.txt" in caplog.text and "medhalltune" not in caplog.text
     assert templates.sources["clinhallu_answer_user.txt"] == str(tmp_path / "clinhallu_answer_user.txt")
     assert templates.sources["clinhallu_step_reasoning_user.txt"] == "packaged"
     request = answer_request("q", "a", "m", templates=templates)
     assert request.messages == [{"role": "user", "content": 'Q=q GT=a MA=[m] {"x": 1}'}]
-    after = template_fingerprints()
-    packaged = load_templates(override_dir=judges.TEMPLATE_DIR).fingerprints()
+    after = templates.fingerprints()
+    packaged = load_templates().fingerprints()
     changed = {name for name in TEMPLATE_NAMES if after[name] != packaged[name]}
     assert changed == {"clinhallu_answer_user.txt", "clinhallu_answer_system.txt"}
 
@@ -280,7 +273,14 @@ def test_override_with_unknown_placeholder_is_rejected(tmp_path):
         load_templates(tmp_path)
 
 
-def test_override_folder_must_exist(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLINHALLU_JUDGE_TEMPLATES", str(tmp_path / "nope"))
+def test_override_folder_must_exist(tmp_path):
     with pytest.raises(ValueError, match="CLINHALLU_JUDGE_TEMPLATES"):
-        load_templates()
+        load_templates(tmp_path / "nope")
+
+
+def test_the_environment_names_no_folder(tmp_path, monkeypatch):
+    # The folder comes from the settings through the evaluation layer; the loader never reads it itself.
+    (tmp_path / "clinhallu_answer_user.txt").write_text("edited {model_answer}\n")
+    monkeypatch.setenv("CLINHALLU_JUDGE_TEMPLATES", str(tmp_path))
+    assert load_templates().sources["clinhallu_answer_user.txt"] == "packaged"
+    assert "edited" not in user_text(answer_request("q", "a", "m"))

@@ -40,3 +40,6 @@ def test_a_simple_backend_runs_the_passes_with_one_model(tmp_path):
     assert [s.generation.attempts for s in records.samples] == [2, 2, 2]
     assert records.summary.settings["generation_kwargs"]["max_new_tokens"] == 8
     assert records.summary.settings["generation_kwargs"]["until"] == []  # the task's, kept under --gen_kwargs
+    # Under --limit the chained replace_kr continues exactly the baseline's first 3 items.
+    chained = TaskRecords.read(TaskFiles(tmp_path / "out" / "tiny__model", "clinhallu_sample_replace_kr"))
+    assert [s.item_id for s in chained.samples] == [s.item_id for s in records.samples]
