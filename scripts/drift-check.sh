@@ -15,7 +15,8 @@ echo "drift-check: fresh environment in $work"
 "$python" -m venv "$work/venv"
 pip=("$work/venv/bin/python" -m pip install --disable-pip-version-check -q)
 "${pip[@]}" --upgrade pip
-"${pip[@]}" -e "$repo[test]"
+# [vlmeval] too: VLMEvalKit releases drift like any other dependency, and its tests need it.
+"${pip[@]}" -e "$repo[test,vlmeval]"
 bash "$repo/scripts/pip-check.sh" "$work/venv/bin/python"
 # Names normalised (PEP 503) so that only versions, not spellings, make a difference.
 normalise() { awk -F'==' '{ name = tolower($1); gsub(/[_.]+/, "-", name); print name "==" $2 }' | sort; }
