@@ -127,12 +127,30 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_GENERATION
 
 
+# lmms-eval backends that take a thinking switch in --model_args and send nothing outside the
+# machine with it (qwen3_5 thinks by default). The official protocol generates with thinking off.
+# API backends are left alone: the OpenAI API refuses fields it does not know (README: thinking off).
+THINKING_SWITCH: dict[str, str] = {"qwen3_5": "enable_thinking", "qwen3_vl": "enable_thinking"}
+
+
+def thinking_off(model: str, model_args: str) -> str:
+    """`model_args` with the backend's thinking switch off, unless the user set it either way."""
+    switch = THINKING_SWITCH.get(model)
+    if switch is None or any(part.split("=", 1)[0].strip() == switch for part in model_args.split(",")):
+        return model_args
+    return f"{model_args},{switch}=False" if model_args.strip() else f"{switch}=False"
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0 and args.limit != -1:
         _say("error: --limit must be -1 (all), or 0 or more")
         return EXIT_USAGE
+    model_args = thinking_off(args.model, args.model_args)
+    if model_args != args.model_args:
+        _say(f"thinking off, as in the official protocol: {THINKING_SWITCH[args.model]}=False added to "
+             f"--model_args (pass {THINKING_SWITCH[args.model]}=True to keep it on)")
     options = ModelOptions(
-        model=args.model, model_args=args.model_args, batch_size=str(args.batch_size),
+        model=args.model, model_args=model_args, batch_size=str(args.batch_size),
         max_batch_size=args.max_batch_size, device=args.device, gen_kwargs=args.gen_kwargs,
         limit=None if args.limit == -1 else args.limit, offset=args.offset,
         system_instruction=args.system_instruction, apply_chat_template=args.apply_chat_template,
