@@ -109,7 +109,8 @@ class ClinHalluRun:
         return used
 
     def settings(self) -> dict[str, Any]:
-        return {"given_steps": list(self.run.given_steps), "baseline_model": self.prepared.baseline_model}
+        chained = {"baseline_model": self.prepared.baseline_model} if self.run.chained else {}
+        return {"given_steps": list(self.run.given_steps), **chained}
 
 
 def answer_ask(task: str, answer: Mapping[str, Any], templates: TemplateTexts, judge_model: str) -> Ask:

@@ -100,7 +100,8 @@ def _clinhallu_rows(report: Report) -> list[tuple[ModelReport, Row]]:
 
 
 def _pairs(settings: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+    # A setting that was not given (None) says nothing to a reader of the table; the JSON keeps it.
+    return ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if v is not None)
 
 
 def provenance_md(report: Report) -> str:
