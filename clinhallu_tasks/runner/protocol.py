@@ -23,7 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from clinhallu_tasks.clinhallu.trace import parse_trace
 from clinhallu_tasks.errors import ClinHalluTasksError
 from clinhallu_tasks.evaluation import EvaluationContext, PreparedTask, TaskEvaluation, prepare
 from clinhallu_tasks.records import Generation, TaskFiles, TaskSummary, write_summary
@@ -250,7 +249,6 @@ def generation_record(item: ItemAttempts) -> Generation:
         valid_first_attempt=item.attempts[0].valid,
         characters=len(final.response),
         tokens=final.tokens,
-        thinking_block=parse_trace(final.response).thinking_block,
     )
 
 
